@@ -1,0 +1,185 @@
+"""The `its-mobile` command line. Each command is a thin shell over the engine's modules;
+errors the user can act on print one line and exit with their code (2 for bad input)."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import click
+
+from its_mobile import __version__
+from its_mobile.errors import BadInput, ItsError
+
+
+def _friendly(fn):
+    """Print an ItsError as one line and exit with its code; never a traceback for those."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except ItsError as e:
+            click.echo(f"its-mobile: error: {e}", err=True)
+            sys.exit(e.return_code)
+
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="its-mobile")
+def main() -> None:
+    """Train, compress, export and bundle a compact image-to-speech model for phones.
+
+    A picture of a printed word goes in, the spoken word comes out.
+    """
+
+
+@main.command()
+@click.option("--n", "n", type=click.IntRange(1), default=160_000, show_default=True, help="Training images.")
+@click.option("--n-eval", type=click.IntRange(1), default=200, show_default=True, help="Images per evaluation split.")
+@click.option("--n-speech", type=click.IntRange(1), default=12_000, show_default=True,
+              help="Words with mel and duration targets.")
+@click.option("--n-audio", type=click.IntRange(0), default=4_000, show_default=True,
+              help="Of those, words whose audio is kept for the vocoder.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--workers", type=click.IntRange(1), default=1, show_default=True, help="Worker processes.")
+@click.option("--out", "out", type=click.Path(path_type=Path), required=True, help="Data directory to write.")
+@_friendly
+def data(n: int, n_eval: int, n_speech: int, n_audio: int, seed: int, workers: int, out: Path) -> None:
+    """Generate word images, phonemes, durations and mel targets (offline, deterministic)."""
+    from its_mobile.data.dataset import DataSpec, generate
+
+    spec = DataSpec(n=n, n_eval=n_eval, n_speech=n_speech, n_audio=min(n_audio, n_speech), seed=seed)
+    path = generate(out, spec, workers=workers)
+    click.echo(f"wrote {path}")
+
+
+@main.command()
+@click.option("--preset", type=click.Choice(["tiny", "full"]), default="tiny", show_default=True,
+              help="tiny: tests, under 2 minutes; full: the shipped default (hours on 2 cores).")
+@click.option("--data", "data_dir", type=click.Path(path_type=Path),
+              help="Data directory from `its-mobile data` (default: made in OUT/data for the tiny preset).")
+@click.option("--out", "out", type=click.Path(path_type=Path), required=True,
+              help="Run directory: stage checkpoints and the assembled models. Re-running resumes.")
+@click.option("--stage", "stages", multiple=True, type=click.Choice(["acoustic", "vocoder", "teacher", "student"]),
+              help="Train only these stages (repeatable; default: all, in order).")
+@click.option("--steps", type=click.IntRange(1), help="Override the preset's steps per stage.")
+@click.option("--minutes", type=float, help="Stop each stage after this many minutes (resume later).")
+@click.option("--threads", type=click.IntRange(1), help="Torch threads (default: all cores).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@_friendly
+def train(preset: str, data_dir: Path | None, out: Path, stages: tuple[str, ...], steps: int | None,
+          minutes: float | None, threads: int | None, seed: int) -> None:
+    """Train the acoustic model, vocoder, teacher and distilled student; assemble both models."""
+    import torch
+
+    from its_mobile.data.dataset import DataSpec, generate, load
+    from its_mobile.train.assemble import assemble
+    from its_mobile.train.loop import run_stage
+    from its_mobile.train.presets import PRESETS, STAGES
+
+    if threads:
+        torch.set_num_threads(threads)
+    if data_dir is None:
+        if preset != "tiny":
+            raise BadInput("--data is required for the full preset (make it with `its-mobile data`)")
+        data_dir = out / "data"
+        if not (data_dir / "meta.json").exists():
+            generate(data_dir, DataSpec(n=2000, n_eval=50, n_speech=400, n_audio=100, seed=seed))
+    data = load(data_dir)
+    p = PRESETS[preset]
+    for stage in stages or STAGES:
+        r = run_stage(stage, data, p, out, seed=seed, minutes=minutes, steps=steps)
+        click.echo(f"{stage}: step {r['step']}, loss {r['loss_curve'][-1][1]:.4f}, {r['seconds']:.0f} s")
+    if all((out / f"{s}.safetensors").exists() for s in STAGES):
+        for role, path in assemble(out, data, p).items():
+            click.echo(f"{role}: {path}")
+
+
+def _speak_inputs(images: tuple[Path, ...], text: str | None, font: Path | None):
+    """(names, pixel arrays) from image files, or from `--text` rendered in a plain font."""
+    import numpy as np
+
+    from its_mobile.images import load_image
+
+    if text is not None:
+        from its_mobile.data.render import find_fonts, render
+
+        word = text.strip()
+        if not word or not word.isalpha() or len(word) > 30:
+            raise BadInput("--text takes one word of letters")
+        fonts = [font] if font else find_fonts()[1]
+        img = render(word.lower(), fonts[0], np.random.default_rng(0), noisy=False)
+        return [word], [img]
+    if not images:
+        raise BadInput("give one or more IMAGE files, or --text WORD")
+    return [str(p) for p in images], [load_image(p) for p in images]
+
+
+@main.command()
+@click.argument("images", nargs=-1, type=click.Path(path_type=Path))
+@click.option("-o", "--out", "out", type=click.Path(path_type=Path), required=True,
+              help="A .wav for one image, a directory for several.")
+@click.option("--text", help="Render this word and speak it (instead of IMAGE files).")
+@click.option("--font", type=click.Path(exists=True, path_type=Path), help="Font for --text.")
+@click.option("--checkpoint", type=click.Path(path_type=Path), help="Model (default: the embedded one).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per image per line.")
+@_friendly
+def speak(images: tuple[Path, ...], out: Path, text: str | None, font: Path | None, checkpoint: Path | None,
+          as_json: bool) -> None:
+    """Read the word in each IMAGE aloud: predicted phonemes and a 16-bit PCM wav."""
+    import numpy as np
+
+    from its_mobile.checkpoint import load_model
+    from its_mobile.data.audio import write_wav
+    from its_mobile.infer import speak_pixels
+
+    names, pixels = _speak_inputs(images, text, font)
+    model, info = load_model(checkpoint)
+    single = len(names) == 1 and out.suffix.lower() == ".wav"
+    if not single and out.suffix.lower() == ".wav":
+        raise BadInput(f"{len(names)} images need an output directory, not {out}")
+    if single and out.is_dir():
+        raise BadInput(f"{out} is a directory")
+    if not single and out.exists() and not out.is_dir():
+        raise BadInput(f"{out} exists and is not a directory")
+    results = speak_pixels(model, info["inventory"], np.stack(pixels))
+    if not single:
+        out.mkdir(parents=True, exist_ok=True)
+    for i, (name, r) in enumerate(zip(names, results)):
+        wav = out if single else out / f"{i:03d}_{Path(name).stem}.wav"
+        write_wav(wav, r.audio)
+        if as_json:
+            click.echo(json.dumps({"image": name, "ipa": r.ipa, "wav": str(wav), "ms": round(r.ms, 2),
+                                   "seconds": round(len(r.audio) / 16000, 3)}, ensure_ascii=False))
+        else:
+            click.echo(f"{name}: /{r.ipa}/ -> {wav} ({r.ms:.1f} ms)")
+
+
+@main.command(name="eval")
+@click.option("--data", "data_dir", type=click.Path(path_type=Path), required=True,
+              help="Data directory whose evaluation splits to use.")
+@click.option("--checkpoint", type=click.Path(path_type=Path), help="Model (default: the embedded one).")
+@click.option("--n", "n", type=click.IntRange(1), help="Use only the first N images of each split.")
+@click.option("--asr/--no-asr", default=True, show_default=True, help="ASR round-trip intelligibility.")
+@click.option("--json-out", type=click.Path(path_type=Path), help="Write the results as JSON here.")
+@_friendly
+def evaluate(data_dir: Path, checkpoint: Path | None, n: int | None, asr: bool, json_out: Path | None) -> None:
+    """Accuracy, PER, durations, mel error and intelligibility on held-out fonts and OOV words."""
+    from its_mobile.checkpoint import load_model
+    from its_mobile.data.dataset import load
+    from its_mobile.evaluate.metrics import evaluate_model, format_table
+
+    model, info = load_model(checkpoint)
+    results = evaluate_model(model, info["inventory"], load(data_dir), n=n, asr=asr)
+    click.echo(format_table(results))
+    if json_out:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = json_out.with_name(json_out.name + ".tmp")
+        tmp.write_text(json.dumps(results, indent=1, ensure_ascii=False))
+        os.replace(tmp, json_out)

@@ -1,0 +1,1 @@
+"""Offline training data: lexicon, espeak-ng speech targets, word-image renders."""

@@ -1,0 +1,1 @@
+"""Evaluation: measuring what the trained model reads and says."""

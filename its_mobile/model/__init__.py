@@ -1,0 +1,1 @@
+"""The image-to-speech network: encoder -> phonemes -> acoustic model -> vocoder -> waveform."""

@@ -1,0 +1,60 @@
+"""Every size of the model in one dataclass, saved as JSON beside the weights (as whisper's
+ModelDimensions), so a checkpoint rebuilds its own network."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+
+@dataclass(frozen=True)
+class EncoderDims:
+    width: int  # token width of the ViT
+    depth: int  # transformer blocks, the last one at last_width
+    heads: int
+    last_width: int  # the seed's student widens its last layer (48 -> 96)
+    mlp_ratio: int = 4
+    stem_width: int = 16  # channels of the first stem conv; the second has twice as many
+
+
+@dataclass(frozen=True)
+class AcousticDims:
+    width: int = 128
+    phone_layers: int = 3  # residual conv blocks over phonemes
+    mel_layers: int = 4  # residual conv blocks over frames
+    kernel: int = 5
+
+
+@dataclass(frozen=True)
+class VocoderDims:
+    width: int = 128
+    layers: int = 4  # ConvNeXt blocks
+    mlp_ratio: int = 3
+
+
+@dataclass(frozen=True)
+class ModelDims:
+    n_phones: int  # phoneme inventory incl. PAD and EOS
+    encoder: EncoderDims
+    acoustic: AcousticDims = AcousticDims()
+    vocoder: VocoderDims = VocoderDims()
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, d: dict) -> "ModelDims":
+        parts = {"encoder": EncoderDims, "acoustic": AcousticDims, "vocoder": VocoderDims}
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown model dims {sorted(unknown)}")
+        return cls(**{k: parts[k](**v) if k in parts else v for k, v in d.items()})
+
+
+# Encoder sizes. The teacher is the widest that trains in the time 2 CPU cores allow; the
+# student follows the seed (2312.00174): width 48, last layer 96.
+TEACHER = EncoderDims(width=192, depth=6, heads=3, last_width=192)
+STUDENT = EncoderDims(width=48, depth=4, heads=3, last_width=96)
+TINY = EncoderDims(width=32, depth=2, heads=2, last_width=32, stem_width=8)
+TINY_ACOUSTIC = AcousticDims(width=32, phone_layers=1, mel_layers=1)
+TINY_VOCODER = VocoderDims(width=32, layers=1)

@@ -1,0 +1,98 @@
+"""ViTSTR-style image encoder: a grayscale word image -> phoneme scores per image column.
+
+A small conv stem turns 32x128 pixels into N_TOKENS = 32 column tokens (4 pixels wide each;
+a conv stem trains much faster than a linear patch embedding on little data), a ViT mixes
+them with global attention (spelling decides pronunciation across the word: the silent e of
+"made"), and every token scores the phonemes plus a blank. Phonemes are read in parallel with
+CTC's greedy rule. Reading from fixed output slots, as ViTSTR does for characters, stalled
+here: the k-th phoneme's place in the image depends on how many came before it, which
+attention learns slowly; CTC lets each column say what it sounds like.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from its_mobile.constants import BLANK, EOS, IMG_H, IMG_W, MAX_PHONES, PIXEL_MEAN, PIXEL_STD
+from its_mobile.model.dims import EncoderDims
+
+N_TOKENS = IMG_W // 4  # the stem keeps one token per 4-pixel column: 32
+
+
+class Attention(nn.Module):
+    def __init__(self, width: int, heads: int):
+        super().__init__()
+        self.heads = heads
+        self.qkv = nn.Linear(width, 3 * width)
+        self.out = nn.Linear(width, width)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, t, c = x.shape
+        q, k, v = self.qkv(x).reshape(b, t, 3, self.heads, c // self.heads).permute(2, 0, 3, 1, 4)  # (B, h, T, hs)
+        att = torch.softmax((q @ k.transpose(-1, -2)) * (c // self.heads) ** -0.5, dim=-1)
+        return self.out((att @ v).transpose(1, 2).reshape(b, t, c))
+
+
+class Block(nn.Module):
+    """Pre-norm transformer block."""
+
+    def __init__(self, width: int, heads: int, mlp_ratio: int):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(width)
+        self.attn = Attention(width, heads)
+        self.norm2 = nn.LayerNorm(width)
+        self.fc1 = nn.Linear(width, mlp_ratio * width)
+        self.fc2 = nn.Linear(mlp_ratio * width, width)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.attn(self.norm1(x))
+        return x + self.fc2(F.gelu(self.fc1(self.norm2(x))))
+
+
+class Encoder(nn.Module):
+    def __init__(self, dims: EncoderDims, n_phones: int):
+        super().__init__()
+        s, w = dims.stem_width, dims.width
+        self.stem = nn.Sequential(
+            nn.Conv2d(1, s, 3, stride=2, padding=1),
+            nn.GELU(),
+            nn.Conv2d(s, 2 * s, 3, stride=2, padding=1),
+            nn.GELU(),
+            nn.Conv2d(2 * s, w, (IMG_H // 4, 1)),  # a whole column of the 8 x 32 map -> one token
+        )
+        self.pos = nn.Parameter(torch.randn(1, N_TOKENS, w) * 0.02)
+        self.blocks = nn.ModuleList(Block(w, dims.heads, dims.mlp_ratio) for _ in range(dims.depth - 1))
+        self.widen = nn.Linear(w, dims.last_width) if dims.last_width != w else nn.Identity()
+        self.last = Block(dims.last_width, dims.heads, dims.mlp_ratio)
+        self.norm = nn.LayerNorm(dims.last_width)
+        self.head = nn.Linear(dims.last_width, n_phones)
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        """pixels (B, 1, IMG_H, IMG_W) grey levels in [0, 255] -> logits (B, N_TOKENS, n_phones),
+        index BLANK being CTC's blank."""
+        x = self.stem((pixels / 255.0 - PIXEL_MEAN) / PIXEL_STD)  # (B, w, 1, 32)
+        x = x.flatten(2).transpose(1, 2) + self.pos  # (B, 32, w)
+        for block in self.blocks:
+            x = block(x)
+        x = self.last(self.widen(x))
+        return self.head(self.norm(x))
+
+
+def ctc_greedy(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """CTC's greedy rule with static shapes: best id per column, repeats merged, blanks dropped.
+
+    logits (B, T, V) -> phonemes (B, MAX_PHONES) ids with EOS after the last, mask (B, MAX_PHONES)
+    1 for real phonemes. Phonemes past MAX_PHONES - 1 are dropped (no lexicon word has them).
+    """
+    best = logits.argmax(-1)  # (B, T)
+    prev = torch.cat([torch.full_like(best[:, :1], BLANK), best[:, :-1]], dim=1)
+    keep = ((best != BLANK) & (best != prev)).to(torch.int64)  # (B, T)
+    slot = torch.cumsum(keep, dim=1) - 1  # where each kept id goes
+    slots = torch.arange(MAX_PHONES - 1, device=logits.device).view(1, 1, -1)
+    place = ((slot.unsqueeze(2) == slots) & (keep.unsqueeze(2) == 1)).to(torch.int64)  # (B, T, P-1)
+    mask = place.sum(1)  # (B, P-1) 1 where a phoneme landed
+    phones = (place * best.unsqueeze(2)).sum(1) + EOS * (1 - mask)
+    pad = torch.full_like(phones[:, :1], EOS)
+    return torch.cat([phones, pad], dim=1), torch.cat([mask, torch.zeros_like(pad)], dim=1)

@@ -1,0 +1,52 @@
+"""The whole image -> waveform network, one graph with static shapes for torch.export."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from its_mobile.constants import HOP, IMG_H, IMG_W, MAX_SAMPLES
+from its_mobile.model.acoustic import Acoustic
+from its_mobile.model.dims import ModelDims
+from its_mobile.model.encoder import Encoder, ctc_greedy
+from its_mobile.model.vocoder import Vocoder
+
+OUTPUT_NAMES = ("waveform", "n_samples", "phonemes", "n_phonemes", "mel", "n_frames")
+
+
+class ITS(nn.Module):
+    def __init__(self, dims: ModelDims):
+        super().__init__()
+        self.dims = dims
+        self.encoder = Encoder(dims.encoder, dims.n_phones)
+        self.acoustic = Acoustic(dims.acoustic, dims.n_phones)
+        self.vocoder = Vocoder(dims.vocoder)
+
+    def run(self, pixels: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The forward pass with every intermediate result (evaluation reads durations too)."""
+        phones, mask = ctc_greedy(self.encoder(pixels))  # (B, P) each
+        mel, _, durations, n_frames = self.acoustic(phones, mask)
+        n_samples = n_frames * HOP
+        wav = self.vocoder(mel)
+        keep = (torch.arange(MAX_SAMPLES, device=wav.device).unsqueeze(0) < n_samples.unsqueeze(1)).float()
+        return {"waveform": wav.clamp(-1.0, 1.0) * keep, "n_samples": n_samples, "phonemes": phones,
+                "n_phonemes": mask.sum(1), "mel": mel, "n_frames": n_frames, "durations": durations}
+
+    def forward(self, pixels: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """pixels (B, 1, IMG_H, IMG_W) float grey levels in [0, 255] ->
+
+        waveform (B, MAX_SAMPLES) float in [-1, 1], zero past n_samples; n_samples (B,) int64;
+        phonemes (B, MAX_PHONES) int64 ids, EOS from n_phonemes on; n_phonemes (B,) int64;
+        mel (B, N_MELS, MAX_FRAMES) log-mel; n_frames (B,) int64.
+        """
+        out = self.run(pixels)
+        return tuple(out[k] for k in OUTPUT_NAMES)
+
+
+def example_inputs(batch: int = 1) -> tuple[torch.Tensor]:
+    """The inputs export, parity and profiling all use: a mid-grey image batch."""
+    return (torch.full((batch, 1, IMG_H, IMG_W), 128.0),)
+
+
+def count_params(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())

@@ -1,0 +1,82 @@
+"""Vocos-like vocoder: log-mel -> magnitude and phase per STFT frame -> inverse STFT.
+
+The inverse STFT is a conv_transpose1d over a fixed cosine/sine basis (no complex ops, no FFT),
+so it exports to every phone runtime. It runs at VOC_SUBFRAMES STFT frames per mel frame.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from its_mobile.constants import HOP, MAX_FRAMES, N_MELS, VOC_HOP, VOC_N_FFT, VOC_SUBFRAMES
+from its_mobile.model.dims import VocoderDims
+
+N_BINS = VOC_N_FFT // 2 + 1
+
+
+def istft_basis(mel_frames: int = MAX_FRAMES) -> tuple[torch.Tensor, torch.Tensor]:
+    """(basis (2 * N_BINS, 1, VOC_N_FFT), inverse window envelope (mel_frames * HOP,)).
+
+    Real and imaginary parts of each bin become one windowed frame of samples; the overlap-add
+    of squared Hann windows is divided out, as torch.istft does.
+    """
+    n = torch.arange(VOC_N_FFT, dtype=torch.float64)
+    k = torch.arange(N_BINS, dtype=torch.float64).unsqueeze(1)
+    scale = torch.full((N_BINS, 1), 2.0, dtype=torch.float64)
+    scale[0] = scale[-1] = 1.0  # DC and Nyquist appear once in a real signal's spectrum
+    window = torch.hann_window(VOC_N_FFT, periodic=True, dtype=torch.float64)
+    angle = 2 * math.pi * k * n / VOC_N_FFT
+    real = scale * torch.cos(angle) * window / VOC_N_FFT
+    imag = -scale * torch.sin(angle) * window / VOC_N_FFT
+    basis = torch.cat([real, imag]).unsqueeze(1)
+    frames = mel_frames * VOC_SUBFRAMES
+    env = F.conv_transpose1d(
+        torch.ones(1, 1, frames, dtype=torch.float64), (window**2).view(1, 1, -1), stride=VOC_HOP
+    ).flatten()[VOC_N_FFT // 2 : VOC_N_FFT // 2 + mel_frames * HOP]
+    return basis.float(), (1.0 / env.clamp(min=1e-3)).float()
+
+
+class ConvNeXtBlock(nn.Module):
+    def __init__(self, width: int, mlp_ratio: int):
+        super().__init__()
+        self.dw = nn.Conv1d(width, width, 7, padding=3, groups=width)
+        self.norm = nn.LayerNorm(width)
+        self.fc1 = nn.Linear(width, mlp_ratio * width)
+        self.fc2 = nn.Linear(mlp_ratio * width, width)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, T)
+        h = self.norm(self.dw(x).transpose(1, 2))
+        return x + self.fc2(F.gelu(self.fc1(h))).transpose(1, 2)
+
+
+class Vocoder(nn.Module):
+    def __init__(self, dims: VocoderDims):
+        super().__init__()
+        w = dims.width
+        self.inp = nn.Conv1d(N_MELS, w, 7, padding=3)
+        self.blocks = nn.ModuleList(ConvNeXtBlock(w, dims.mlp_ratio) for _ in range(dims.layers))
+        self.norm = nn.LayerNorm(w)
+        self.head = nn.Linear(w, VOC_SUBFRAMES * 2 * N_BINS)
+        basis, inv_env = istft_basis()
+        self.register_buffer("basis", basis, persistent=False)
+        self.register_buffer("inv_env", inv_env, persistent=False)
+
+    def forward(self, mel: torch.Tensor) -> torch.Tensor:
+        """mel (B, N_MELS, T) -> waveform (B, T * HOP)."""
+        b, _, t = mel.shape
+        x = self.inp(mel)
+        for block in self.blocks:
+            x = block(x)
+        x = self.head(self.norm(x.transpose(1, 2)))  # (B, T, SUB * 2 * BINS)
+        x = x.reshape(b, t * VOC_SUBFRAMES, 2, N_BINS)  # (B, T', 2, BINS) one STFT frame per row
+        mag = torch.exp(x[:, :, 0].clamp(max=6.0))
+        phase = x[:, :, 1]
+        spec = torch.cat([mag * torch.cos(phase), mag * torch.sin(phase)], dim=2).transpose(1, 2)  # (B, 2BINS, T')
+        wav = F.conv_transpose1d(spec, self.basis, stride=VOC_HOP).squeeze(1)
+        # Training crops are shorter than MAX_FRAMES; their last window overlaps fewer frames.
+        inv_env = self.inv_env if t == MAX_FRAMES else istft_basis(t)[1].to(wav.device)
+        return wav[:, VOC_N_FFT // 2 : VOC_N_FFT // 2 + t * HOP] * inv_env

@@ -1,0 +1,1 @@
+"""Training: acoustic model, vocoder, teacher encoder, and the distilled student encoder."""

@@ -1,0 +1,219 @@
+"""Run one training stage with AdamW, warm-up + cosine schedule, progress bar, periodic
+checkpoints and exact resume (batches are a pure function of (seed, step)).
+
+Stages: acoustic (phonemes -> mel, ground-truth durations), vocoder (mel -> waveform),
+teacher (image -> phonemes), student (image -> phonemes, distilled from the teacher).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from its_mobile import checkpoint
+from its_mobile.constants import EOS, HOP, MAX_FRAMES, MAX_PHONES, N_MELS
+from its_mobile.data.dataset import Data
+from its_mobile.errors import BadInput
+from its_mobile.model.acoustic import SILENCE, Acoustic
+from its_mobile.model.encoder import Encoder
+from its_mobile.model.vocoder import Vocoder
+from its_mobile.train import losses
+from its_mobile.train.presets import Preset, StageSpec
+
+CHECKPOINT_EVERY_S = 120
+
+
+def phone_mask(phones: torch.Tensor) -> torch.Tensor:
+    """1 for the phonemes before the first EOS."""
+    return torch.cumprod((phones != EOS).long(), dim=1)
+
+
+def build(stage: str, preset: Preset, n_phones: int) -> nn.Module:
+    if stage == "acoustic":
+        return Acoustic(preset.acoustic, n_phones)
+    if stage == "vocoder":
+        return Vocoder(preset.vocoder)
+    return Encoder(preset.teacher if stage == "teacher" else preset.student, n_phones)
+
+
+class Batches:
+    """Deterministic batches of one stage from a data directory."""
+
+    def __init__(self, data: Data, stage: str, preset: Preset, seed: int):
+        self.data, self.stage, self.preset, self.seed = data, stage, preset, seed
+        if stage in ("acoustic", "vocoder"):
+            self.speech = data.speech()
+            self.offsets = np.asarray(self.speech["mel_offsets"])
+        else:
+            self.images, self.words = data.split("train")
+
+    def __call__(self, step: int, size: int) -> dict[str, torch.Tensor]:
+        rng = np.random.default_rng([self.seed, step])
+        return getattr(self, "_" + ("image" if self.stage in ("teacher", "student") else self.stage))(rng, size)
+
+    def _image(self, rng, size):
+        idx = np.sort(rng.integers(len(self.words), size=size))
+        pixels = torch.from_numpy(np.asarray(self.images[idx], np.float32)).unsqueeze(1)
+        return {"pixels": pixels, "phones": torch.from_numpy(self.data.word_phones[self.words[idx]].astype(np.int64))}
+
+    def _acoustic(self, rng, size):
+        idx = rng.integers(len(self.speech["words"]), size=size)
+        phones = torch.from_numpy(self.data.word_phones[self.speech["words"][idx]].astype(np.int64))
+        mel = np.full((size, N_MELS, MAX_FRAMES), SILENCE, np.float32)
+        for k, i in enumerate(idx):
+            m = self.speech["mel"][self.offsets[i] : self.offsets[i + 1]]
+            mel[k, :, : len(m)] = m.T
+        durations = torch.from_numpy(self.speech["durations"][idx].astype(np.int64))
+        return {"phones": phones, "durations": durations, "mel": torch.from_numpy(mel)}
+
+    def _vocoder(self, rng, size):
+        crop = self.preset.vocoder_crop
+        n_words = int(self.data.meta["n_audio_words"])
+        mel = np.full((size, N_MELS, crop), SILENCE, np.float32)
+        wav = np.zeros((size, crop * HOP), np.float32)
+        for k, i in enumerate(rng.integers(n_words, size=size)):
+            a, b = self.offsets[i], self.offsets[i + 1]
+            start = int(rng.integers(max(1, b - a - crop + 1)))
+            m = self.speech["mel"][a + start : min(b, a + start + crop)]
+            w = self.speech["audio"][(a + start) * HOP : (a + start + len(m)) * HOP]
+            mel[k, :, : len(m)] = m.T
+            wav[k, : len(w)] = w / 32767.0
+        return {"mel": torch.from_numpy(mel), "wav": torch.from_numpy(wav)}
+
+
+def stage_loss(stage: str, module: nn.Module, batch: dict, teacher: nn.Module | None) -> torch.Tensor:
+    if stage == "acoustic":
+        mask = phone_mask(batch["phones"])
+        mel, log_dur, durations, _ = module(batch["phones"], mask, batch["durations"])
+        frames = (torch.arange(MAX_FRAMES).view(1, 1, -1) < durations.sum(1).view(-1, 1, 1)).float()
+        return losses.mel_loss(mel, batch["mel"], frames) + losses.duration_loss(log_dur, batch["durations"], mask)
+    if stage == "vocoder":
+        return losses.stft_loss(module(batch["mel"]), batch["wav"])
+    logits = module(batch["pixels"])
+    if stage == "teacher":
+        return losses.phoneme_ctc(logits, batch["phones"])
+    with torch.no_grad():
+        target = teacher(batch["pixels"])
+    return losses.distill(logits, target, batch["phones"])
+
+
+def _lr(spec: StageSpec, step: int) -> float:
+    if step < spec.warmup:
+        return spec.lr * (step + 1) / spec.warmup
+    progress = (step - spec.warmup) / max(1, spec.steps - spec.warmup)
+    return spec.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
+
+
+def _save_stage(path: Path, module: nn.Module, opt: torch.optim.Optimizer, info: dict) -> None:
+    tensors = {f"model.{k}": v for k, v in module.state_dict().items()}
+    state = opt.state_dict()
+    for i, s in state["state"].items():
+        for k, v in s.items():
+            tensors[f"opt.{i}.{k}"] = v if torch.is_tensor(v) else torch.tensor(v)
+    info = {**info, "kind": "stage", "param_groups": json.dumps(state["param_groups"])}
+    checkpoint.save(path, tensors, info)
+
+
+def _load_stage(path: Path, module: nn.Module, opt: torch.optim.Optimizer) -> dict:
+    tensors, info = checkpoint.load(path)
+    module.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    state: dict = {"state": {}, "param_groups": json.loads(info["param_groups"])}
+    for k, v in tensors.items():
+        if k.startswith("opt."):
+            _, i, name = k.split(".", 2)
+            state["state"].setdefault(int(i), {})[name] = v
+    opt.load_state_dict(state)
+    return info
+
+
+def load_stage_module(run_dir: Path, stage: str, preset: Preset, n_phones: int) -> nn.Module:
+    module = build(stage, preset, n_phones)
+    path = Path(run_dir) / f"{stage}.safetensors"
+    if not path.exists():
+        raise BadInput(f"stage {stage!r} has not been trained in {run_dir} (no {path.name})")
+    tensors, _ = checkpoint.load(path)
+    module.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    return module.eval()
+
+
+def run_stage(
+    stage: str,
+    data: Data,
+    preset: Preset,
+    run_dir: Path,
+    seed: int = 0,
+    minutes: float | None = None,
+    steps: int | None = None,
+    progress: bool = True,
+) -> dict:
+    """Train (or resume) one stage until its step count or the time budget; return its record.
+
+    `steps` overrides the preset's step count (the schedule stretches to it), for a run sized
+    to the time at hand.
+    """
+    spec: StageSpec = preset.stages[stage]
+    if steps is not None:
+        spec = StageSpec(steps, spec.batch, spec.lr, min(spec.warmup, steps // 10 + 1))
+    n_phones = len(data.meta["inventory"])
+    torch.manual_seed(seed)
+    module = build(stage, preset, n_phones)
+    opt = torch.optim.AdamW(module.parameters(), lr=spec.lr, weight_decay=0.01)
+    path = Path(run_dir) / f"{stage}.safetensors"
+    record = {"stage": stage, "preset": preset.name, "step": 0, "seconds": 0.0, "cpu_seconds": 0.0,
+              "samples": 0, "loss_curve": []}
+    if path.exists():
+        info = _load_stage(path, module, opt)
+        record = {k: info[k] for k in record}
+    teacher = load_stage_module(run_dir, "teacher", preset, n_phones) if stage == "student" else None
+    batches = Batches(data, stage, preset, seed)
+    module.train()
+    start, cpu_start, last_save = time.time(), time.process_time(), time.time()
+    base_seconds, base_cpu = record["seconds"], record["cpu_seconds"]
+    bar = tqdm(total=spec.steps, initial=record["step"], desc=stage, unit="step", disable=not progress)
+    window: list[float] = []
+
+    def save() -> None:
+        record["seconds"] = base_seconds + time.time() - start
+        record["cpu_seconds"] = base_cpu + time.process_time() - cpu_start
+        _save_stage(path, module, opt, {**record, "dims": _dims_json(stage, preset, n_phones)})
+
+    while record["step"] < spec.steps:
+        step = record["step"]
+        for g in opt.param_groups:
+            g["lr"] = _lr(spec, step)
+        loss = stage_loss(stage, module, batches(step, spec.batch), teacher)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(module.parameters(), 1.0)
+        opt.step()
+        record["step"] += 1
+        record["samples"] += spec.batch
+        window.append(loss.item())
+        if len(window) == 10 or record["step"] == spec.steps:
+            record["loss_curve"].append([record["step"], float(np.mean(window))])
+            bar.set_postfix(loss=f"{np.mean(window):.4f}")
+            window = []
+        bar.update(1)
+        if time.time() - last_save > CHECKPOINT_EVERY_S:
+            save()
+            last_save = time.time()
+        if minutes is not None and time.time() - start > minutes * 60:
+            break
+    bar.close()
+    save()
+    return record
+
+
+def _dims_json(stage: str, preset: Preset, n_phones: int) -> dict:
+    from dataclasses import asdict
+
+    part = {"acoustic": preset.acoustic, "vocoder": preset.vocoder, "teacher": preset.teacher,
+            "student": preset.student}[stage]
+    return {"n_phones": n_phones, stage: asdict(part)}

@@ -1,0 +1,62 @@
+"""Losses of the seed papers: phoneme CE + MSE distillation (0.5 / 0.5), mel L1 + SSIM,
+duration MSE, and a multi-resolution STFT loss for the vocoder."""
+
+from __future__ import annotations
+
+import torch
+from torch.nn import functional as F
+
+from its_mobile.constants import BLANK, EOS
+from its_mobile.data.audio import log_mel
+
+KD_ALPHA = 0.5  # seed 2312.00174: CE and MSE to the teacher weighted equally
+
+
+def phoneme_ctc(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """CTC loss of logits (B, T, V) against targets (B, P) ids (EOS fills the slots after the word).
+
+    The seed trains its phoneme head with cross-entropy; CTC is cross-entropy summed over every
+    alignment of the phonemes to the image columns.
+    """
+    lengths = (targets != EOS).long().cumprod(1).sum(1)
+    log_probs = F.log_softmax(logits.float(), dim=-1).transpose(0, 1)  # (T, B, V)
+    steps = torch.full((logits.shape[0],), logits.shape[1], dtype=torch.long)
+    return F.ctc_loss(log_probs, targets.long(), steps, lengths, blank=BLANK, zero_infinity=True)
+
+
+def distill(student: torch.Tensor, teacher: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    return (1 - KD_ALPHA) * phoneme_ctc(student, targets) + KD_ALPHA * F.mse_loss(student, teacher)
+
+
+def ssim(a: torch.Tensor, b: torch.Tensor, window: int = 7) -> torch.Tensor:
+    """Mean SSIM of two (B, C, T) spectrogram images, scaled by their joint range."""
+    lo, hi = torch.minimum(a.min(), b.min()), torch.maximum(a.max(), b.max())
+    a, b = ((a - lo) / (hi - lo + 1e-6)).unsqueeze(1), ((b - lo) / (hi - lo + 1e-6)).unsqueeze(1)
+    pool = lambda x: F.avg_pool2d(x, window, 1, window // 2, count_include_pad=False)  # noqa: E731
+    mu_a, mu_b = pool(a), pool(b)
+    var_a, var_b = pool(a * a) - mu_a**2, pool(b * b) - mu_b**2
+    cov = pool(a * b) - mu_a * mu_b
+    c1, c2 = 0.01**2, 0.03**2
+    s = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2))
+    return s.mean()
+
+
+def mel_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Masked L1 + (1 - SSIM) over (B, N_MELS, F) log-mels; mask (B, 1, F)."""
+    l1 = ((pred - target).abs() * mask).sum() / (mask.sum() * pred.shape[1])
+    return l1 + (1 - ssim(pred * mask, target * mask))
+
+
+def duration_loss(log_dur: torch.Tensor, durations: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    return (((log_dur - torch.log1p(durations.float())) ** 2) * mask).sum() / mask.sum()
+
+
+def stft_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Multi-resolution STFT (spectral convergence + log magnitude) plus log-mel L1 of waveforms."""
+    loss = 0.0
+    for n_fft, hop in ((256, 64), (512, 128), (1024, 256)):
+        win = torch.hann_window(n_fft)
+        p = torch.stft(pred, n_fft, hop, window=win, return_complex=True).abs().clamp(min=1e-5)
+        t = torch.stft(target, n_fft, hop, window=win, return_complex=True).abs().clamp(min=1e-5)
+        loss = loss + torch.linalg.norm(t - p) / torch.linalg.norm(t) + (p.log() - t.log()).abs().mean()
+    return loss / 3 + (log_mel(pred) - log_mel(target)).abs().mean()

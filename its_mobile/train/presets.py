@@ -1,0 +1,59 @@
+"""Training presets: `tiny` (tests, under 2 minutes) and `full` (the shipped default)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from its_mobile.model import dims as D
+
+
+@dataclass(frozen=True)
+class StageSpec:
+    steps: int
+    batch: int
+    lr: float
+    warmup: int = 100
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    teacher: D.EncoderDims
+    student: D.EncoderDims
+    acoustic: D.AcousticDims
+    vocoder: D.VocoderDims
+    stages: dict  # stage name -> StageSpec
+    vocoder_crop: int = 32  # mel frames per vocoder training crop (512 ms)
+
+
+PRESETS = {
+    "tiny": Preset(
+        "tiny",
+        teacher=D.EncoderDims(width=48, depth=2, heads=2, last_width=48, stem_width=8),
+        student=D.TINY,
+        acoustic=D.TINY_ACOUSTIC,
+        vocoder=D.TINY_VOCODER,
+        stages={
+            "acoustic": StageSpec(30, 16, 3e-3, 5),
+            "vocoder": StageSpec(20, 4, 2e-3, 5),
+            "teacher": StageSpec(40, 32, 3e-3, 5),
+            "student": StageSpec(40, 32, 3e-3, 5),
+        },
+        vocoder_crop=16,
+    ),
+    "full": Preset(
+        "full",
+        teacher=D.TEACHER,
+        student=D.STUDENT,
+        acoustic=D.AcousticDims(),
+        vocoder=D.VocoderDims(),
+        stages={
+            # Sized for about 100 minutes on 2 cores (see bench/RESULTS.md for what was run).
+            "acoustic": StageSpec(3000, 32, 2e-3, 200),
+            "vocoder": StageSpec(3000, 16, 1e-3, 200),
+            "teacher": StageSpec(2600, 32, 1e-3, 200),
+            "student": StageSpec(4000, 32, 2e-3, 300),
+        },
+    ),
+}
+STAGES = ("acoustic", "vocoder", "teacher", "student")

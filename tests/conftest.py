@@ -1,0 +1,29 @@
+"""Shared fixtures: one tiny data directory and one tiny trained model per test session."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from its_mobile.data.dataset import DataSpec, generate, load
+from its_mobile.train.assemble import assemble
+from its_mobile.train.loop import run_stage
+from its_mobile.train.presets import PRESETS, STAGES
+
+TINY_SPEC = DataSpec(n=256, n_eval=16, n_speech=96, n_audio=24, seed=7)
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory) -> Path:
+    return generate(tmp_path_factory.mktemp("data") / "tiny", TINY_SPEC, progress=False)
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tiny_data, tmp_path_factory) -> dict:
+    """Every stage of the tiny preset, trained briefly; records and the assembled models."""
+    run = tmp_path_factory.mktemp("run")
+    data = load(tiny_data)
+    records = {s: run_stage(s, data, PRESETS["tiny"], run, seed=1, progress=False) for s in STAGES}
+    models = assemble(run, data, PRESETS["tiny"])
+    return {"dir": run, "records": records, **models}

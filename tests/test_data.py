@@ -1,0 +1,60 @@
+import json
+
+import numpy as np
+
+from its_mobile.constants import EOS, HOP, IMG_H, IMG_W, MAX_PHONES
+from its_mobile.data import espeak, lexicon, render
+from its_mobile.data.dataset import EVAL_SPLITS, generate, load, phones_to_ipa
+from tests.conftest import TINY_SPEC
+
+
+def test_espeak_ipa_with_stress_and_timings():
+    s = espeak.speak("reading")
+    assert "".join(s.phonemes) == "ɹˈiːdɪŋ"  # what `espeak-ng -v en-us -q --ipa reading` prints
+    assert s.starts[0] == 0 and np.all(np.diff(s.starts) > 0) and s.starts[-1] < len(s.audio)
+
+
+def test_same_seed_same_data(tiny_data, tmp_path):
+    again = generate(tmp_path / "again", TINY_SPEC, progress=False)
+    for name in ["train_images.npy", "train_words.npy", "eval_oov_noisy_images.npy", "speech_words.npy",
+                 "word_phones.npy", "words.txt"]:
+        assert (tiny_data / name).read_bytes() == (again / name).read_bytes(), name
+    # espeak-ng's noise source is not resettable (see espeak.speak): its audio may move by a few
+    # samples between calls, so speech targets are equal up to that.
+    a, b = load(tiny_data).speech(), load(again).speech()
+    assert np.abs(a["durations"].astype(int) - b["durations"].astype(int)).max() <= 1
+    assert np.abs(np.diff(a["mel_offsets"]) - np.diff(b["mel_offsets"])).max() <= 1
+    other = generate(tmp_path / "other", TINY_SPEC.__class__(**{**TINY_SPEC.__dict__, "seed": 8}), progress=False)
+    assert (other / "train_images.npy").read_bytes() != (tiny_data / "train_images.npy").read_bytes()
+
+
+def test_splits_are_disjoint(tiny_data):
+    data = load(tiny_data)
+    _, train_words = data.split("train")
+    assert not data.word_oov[train_words].any(), "an OOV word was trained on"
+    assert not data.word_oov[data.speech()["words"]].any()
+    for split in EVAL_SPLITS:
+        images, words = data.split(split)
+        assert images.shape == (TINY_SPEC.n_eval, IMG_H, IMG_W)
+        assert data.word_oov[words].all() == ("oov" in split)
+    fonts = json.loads((tiny_data / "meta.json").read_text())["fonts"]
+    train_fonts, eval_fonts = render.find_fonts()
+    if set(train_fonts) != set(eval_fonts):  # machines with one font family cannot hold one out
+        assert not set(fonts["train"]) & set(fonts["eval"])
+    assert all(lexicon.is_oov(data.words[i]) for i in np.flatnonzero(data.word_oov))
+
+
+def test_targets_are_consistent(tiny_data):
+    data = load(tiny_data)
+    sp = data.speech()
+    offsets = np.asarray(sp["mel_offsets"])
+    for k in range(len(sp["words"])):
+        phones = data.word_phones[sp["words"][k]].tolist()
+        n = phones.index(EOS)
+        durations = sp["durations"][k]
+        assert durations[:n].sum() == offsets[k + 1] - offsets[k]  # durations tile the mel exactly
+        assert not durations[n:].any()
+    assert len(sp["audio"]) == offsets[data.meta["n_audio_words"]] * HOP
+    word = data.words[sp["words"][0]]
+    assert phones_to_ipa(data.word_phones[sp["words"][0]], data.meta["inventory"]) == "".join(espeak.phonemize(word))
+    assert data.word_phones.shape[1] == MAX_PHONES

@@ -1,0 +1,41 @@
+import numpy as np
+import torch
+
+from its_mobile import checkpoint
+from its_mobile.data.dataset import load
+from its_mobile.infer import speak_pixels
+from its_mobile.train.loop import run_stage
+from its_mobile.train.presets import PRESETS, StageSpec
+
+
+def test_tiny_preset_lowers_every_loss(tiny_run):
+    for stage, rec in tiny_run["records"].items():
+        first, last = rec["loss_curve"][0][1], rec["loss_curve"][-1][1]
+        assert last < first, (stage, first, last)
+
+
+def test_checkpoint_round_trip_is_exact(tiny_run, tiny_data):
+    model, info = checkpoint.load_model(tiny_run["student"])
+    images, _ = load(tiny_data).split("eval_iv_clean")
+    a = speak_pixels(model, info["inventory"], np.asarray(images[:4]))
+    again, _ = checkpoint.load_model(tiny_run["student"])
+    b = speak_pixels(again, info["inventory"], np.asarray(images[:4]))
+    for x, y in zip(a, b):
+        assert x.phonemes == y.phonemes and np.array_equal(x.audio, y.audio)
+    assert info["training"]["stages"]["student"]["samples"] > 0
+
+
+def test_resume_continues_where_it_stopped(tiny_data, tmp_path):
+    """Two halves with a stop between them give the weights of one uninterrupted run."""
+    data = load(tiny_data)
+    preset = PRESETS["tiny"]
+    half = PRESETS["tiny"].__class__(**{**preset.__dict__, "stages": {"acoustic": StageSpec(6, 8, 3e-3, 2)}})
+    run_stage("acoustic", data, half, tmp_path / "whole", seed=3, progress=False)
+    run_stage("acoustic", data, half, tmp_path / "halves", seed=3, minutes=0.0, progress=False)
+    rec = run_stage("acoustic", data, half, tmp_path / "halves", seed=3, progress=False)
+    assert rec["step"] == 6
+    whole, _ = checkpoint.load(tmp_path / "whole" / "acoustic.safetensors")
+    halves, _ = checkpoint.load(tmp_path / "halves" / "acoustic.safetensors")
+    for k, v in whole.items():
+        if k.startswith("model."):
+            torch.testing.assert_close(v, halves[k], rtol=1e-5, atol=1e-6)
