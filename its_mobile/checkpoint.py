@@ -64,10 +64,14 @@ def load(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
     return tensors, info
 
 
-def save_model(path: Path, model: ITS, inventory: list[str], record: dict) -> None:
-    """An inference checkpoint of the whole network."""
+def save_model(path: Path, model: ITS, inventory: list[str], record: dict, half: bool = False) -> None:
+    """An inference checkpoint of the whole network; `half` stores float weights as float16
+    (the shipped default: half the bytes, and loading widens them back to float32)."""
     info = {"kind": "its", "dims": model.dims.to_json(), "inventory": inventory, "training": record}
-    save(path, model.state_dict(), info)
+    state = model.state_dict()
+    if half:
+        state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
+    save(path, state, info)
 
 
 def load_model(path: Path | None = None) -> tuple[ITS, dict]:

@@ -60,6 +60,9 @@ class Encoder(nn.Module):
             nn.GELU(),
             nn.Conv2d(s, 2 * s, 3, stride=2, padding=1),
             nn.GELU(),
+            # Widen each token's view to ~23 px (two letters): with a 7 px view the ViT stalled.
+            nn.Conv2d(2 * s, 2 * s, (3, 5), padding=(1, 2)),
+            nn.GELU(),
             nn.Conv2d(2 * s, w, (IMG_H // 4, 1)),  # a whole column of the 8 x 32 map -> one token
         )
         self.pos = nn.Parameter(torch.randn(1, N_TOKENS, w) * 0.02)
@@ -67,7 +70,9 @@ class Encoder(nn.Module):
         self.widen = nn.Linear(w, dims.last_width) if dims.last_width != w else nn.Identity()
         self.last = Block(dims.last_width, dims.heads, dims.mlp_ratio)
         self.norm = nn.LayerNorm(dims.last_width)
-        self.head = nn.Linear(dims.last_width, n_phones)
+        # A 5-token conv reads each phoneme from its neighbourhood (~40 px): with a per-token
+        # linear readout, CTC sat on its all-blank plateau far longer on 2 cores.
+        self.head = nn.Conv1d(dims.last_width, n_phones, 5, padding=2)
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
         """pixels (B, 1, IMG_H, IMG_W) grey levels in [0, 255] -> logits (B, N_TOKENS, n_phones),
@@ -77,7 +82,7 @@ class Encoder(nn.Module):
         for block in self.blocks:
             x = block(x)
         x = self.last(self.widen(x))
-        return self.head(self.norm(x))
+        return self.head(self.norm(x).transpose(1, 2)).transpose(1, 2)
 
 
 def ctc_greedy(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

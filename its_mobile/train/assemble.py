@@ -18,7 +18,8 @@ def stage_record(run_dir: Path, stage: str) -> dict:
 
 
 def assemble(run_dir: Path, data: Data, preset: Preset) -> dict[str, Path]:
-    """Write run_dir/teacher_its.safetensors and run_dir/student_its.safetensors."""
+    """Write run_dir/teacher_its.safetensors, run_dir/student_its.safetensors, and
+    run_dir/default.safetensors: the student in float16, as shipped in its_mobile/assets/."""
     inventory = data.meta["inventory"]
     n = len(inventory)
     acoustic = load_stage_module(run_dir, "acoustic", preset, n)
@@ -32,4 +33,7 @@ def assemble(run_dir: Path, data: Data, preset: Preset) -> dict[str, Path]:
         model.vocoder.load_state_dict(vocoder.state_dict())
         out[role] = Path(run_dir) / f"{role}_its.safetensors"
         checkpoint.save_model(out[role], model.eval(), inventory, {**record, "role": role})
+        if role == "student":
+            out["default"] = Path(run_dir) / "default.safetensors"
+            checkpoint.save_model(out["default"], model, inventory, {**record, "role": role}, half=True)
     return out

@@ -51,8 +51,8 @@ PRESETS = {
             # Sized for about 100 minutes on 2 cores (see bench/RESULTS.md for what was run).
             "acoustic": StageSpec(3000, 32, 2e-3, 200),
             "vocoder": StageSpec(3000, 16, 1e-3, 200),
-            "teacher": StageSpec(2600, 32, 1e-3, 200),
-            "student": StageSpec(4000, 32, 2e-3, 300),
+            "teacher": StageSpec(5000, 32, 2e-3, 200),
+            "student": StageSpec(6000, 32, 2e-3, 200),
         },
     ),
 }
