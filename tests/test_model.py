@@ -70,3 +70,17 @@ def test_vocoder_crop_lengths():
     voc = Vocoder(D.TINY_VOCODER)
     assert voc(torch.zeros(2, N_MELS, 16)).shape == (2, 16 * 256)
     assert np.isfinite(voc(torch.randn(1, N_MELS, MAX_FRAMES)).detach().numpy()).all()
+
+
+def test_embedded_default_loads_and_speaks():
+    from its_mobile.checkpoint import DEFAULT, load_model
+    from its_mobile.data.render import find_fonts, render
+    from its_mobile.infer import speak_pixels
+
+    model, info = load_model()  # no path: the model shipped in the package
+    assert DEFAULT.stat().st_size < 5_000_000
+    assert count_params(model) <= 2_500_000
+    img = render("reading", find_fonts()[1][0], np.random.default_rng(0), noisy=False)
+    (r,) = speak_pixels(model, info["inventory"], img[None])
+    assert r.audio.dtype == np.float32 and np.abs(r.audio).max() <= 1.0
+    assert info["training"]["stages"]["student"]["samples"] > 0

@@ -1,0 +1,84 @@
+"""Compose bench/RESULTS.md from the JSON that the benchmarks wrote into bench/results/.
+
+    python bench/write_results.py
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import machine  # noqa: E402
+
+HERE = Path(__file__).parent
+R = HERE / "results"
+
+
+def load(name: str) -> dict | None:
+    p = R / f"{name}.json"
+    return json.loads(p.read_text()) if p.exists() else None
+
+
+def pct(x) -> str:
+    return "-" if x is None else f"{100 * x:.1f}%"
+
+
+def num(x, f=".2f") -> str:
+    return "-" if x is None else format(x, f)
+
+
+def eval_table(ev: dict, title: str) -> list[str]:
+    lines = [f"### {title} ({ev['params']:,} parameters)", "",
+             "| split | n | exact | PER | duration err (ms) | mel L1 | MCD (dB) | ASR model / espeak-ng | intelligibility |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for s in ev["splits"]:
+        lines.append(f"| {s['split']} | {s['n']} | {pct(s['exact'])} | {pct(s['per'])} | {num(s['duration_err_ms'], '.1f')} "
+                     f"| {num(s['mel_l1'], '.3f')} | {num(s['mcd_db'])} | {pct(s.get('asr_model'))} / {pct(s.get('asr_espeak'))} "
+                     f"| {num(s.get('intelligibility'))} |")
+    return lines + [""]
+
+
+def main() -> None:
+    out = ["# Benchmark results", "", f"Machine and versions: {machine()}", "",
+           "Every number below was measured by the script named beside it and is read from",
+           "`bench/results/*.json` by `bench/write_results.py`; rerun a script to refresh its part.", ""]
+    train = load("training")
+    if train:
+        out += ["## Training of the shipped default (`its-mobile train --preset full`)", "",
+                "| stage | steps | samples seen | wall s | CPU s | first loss | last loss |", "|---|---|---|---|---|---|---|"]
+        for stage, r in train["stages"].items():
+            out.append(f"| {stage} | {r['step']} | {r['samples']:,} | {r['seconds']:.0f} | {r['cpu_seconds']:.0f} "
+                       f"| {r['loss_curve'][0][1]:.3f} | {r['loss_curve'][-1][1]:.3f} |")
+        out += ["", train.get("note", ""), ""]
+    for name, title in (("eval_teacher", "Teacher (`its-mobile eval --checkpoint runs/full/teacher_its.safetensors`)"),
+                        ("eval_student", "Student, the shipped default (`its-mobile eval`)")):
+        ev = load(name)
+        if ev:
+            out += eval_table(ev, title)
+    if load("eval_student"):
+        out += ["ASR grammar: the evaluation words plus 1,500 lexicon words; intelligibility = pocketsphinx",
+                "accuracy on the model's audio / on espeak-ng's audio of the same words.", ""]
+    lat = load("latency")
+    if lat:
+        out += ["## Latency, one word, one host thread (`python bench/bench_latency.py`)", "",
+                "| part | p50 ms | p90 ms |", "|---|---|---|"]
+        for k, v in lat.items():
+            if isinstance(v, dict):
+                out.append(f"| {k} | {v['p50_ms']:.2f} | {v['p90_ms']:.2f} |")
+        out += ["", f"Real-time factor {lat['rtf']:.3f} ({lat['audio_seconds']:.2f} s of audio for \"reading\").", ""]
+    voc = load("vocoder")
+    if voc:
+        out += ["## Vocoder options (`python bench/bench_vocoder.py --n 150`)", "",
+                f"espeak-ng's log-mel of {voc['n']} OOV words in, one thread; pocketsphinx on espeak-ng's own audio: "
+                f"{pct(voc['asr_espeak'])} ({voc['grammar']}-word grammar).", "",
+                "| vocoder | p50 ms per word | MCD (dB) | ASR | intelligibility |", "|---|---|---|---|---|"]
+        for k, v in voc["options"].items():
+            out.append(f"| {k} | {v['ms_p50']:.1f} | {v['mcd_db']:.2f} | {pct(v['asr'])} | {v['intelligibility']:.2f} |")
+        out += ["", "The learned vocoder is kept: as intelligible, closer to espeak-ng (MCD) and ~7x faster.", ""]
+    (HERE / "RESULTS.md").write_text("\n".join(out) + "\n")
+
+
+if __name__ == "__main__":
+    main()
