@@ -53,7 +53,7 @@ PRESETS = {
             "acoustic": StageSpec(6000, 32, 2e-3, 200),
             "vocoder": StageSpec(8000, 16, 1e-3, 200),
             "teacher": StageSpec(12000, 32, 2e-3, 200),
-            "student": StageSpec(11000, 32, 2e-3, 200),
+            "student": StageSpec(15500, 32, 2e-3, 200),
         },
     ),
 }
