@@ -140,11 +140,9 @@ def generate(out: Path, spec: DataSpec, workers: int = 1, progress: bool = True)
         for split, (n, pool_ids, fonts, noisy_share) in plans.items():
             if (tmp / f"{split}_words.npy").is_file():
                 continue
-            # Eval splits of a seed show the same words clean and noisy (ids from the split's pool).
-            word_rng = np.random.default_rng([spec.seed, 99, int("oov" in split)])
-            word_ids = pool_ids[word_rng.integers(len(pool_ids), size=n)] if split != "train" else None
-            if split == "train":
-                word_ids = pool_ids[np.random.default_rng([spec.seed, 98]).integers(len(pool_ids), size=n)]
+            # Eval splits of a seed show the same words clean and noisy (one stream per word pool).
+            stream = [spec.seed, 98] if split == "train" else [spec.seed, 99, int("oov" in split)]
+            word_ids = pool_ids[np.random.default_rng(stream).integers(len(pool_ids), size=n)]
             images = np.lib.format.open_memmap(tmp / f"{split}_images.npy", "w+", np.uint8, (n, IMG_H, IMG_W))
             chunk = 512
             jobs = [
