@@ -15,7 +15,9 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, safe_open, save_file
 
-from its_mobile.errors import BadCheckpoint
+from its_mobile.compress.packed import pack_state, unpack_state
+from its_mobile.compress.tiers import TIERS, Tier, tier_dims, tier_state
+from its_mobile.errors import BadCheckpoint, BadInput
 from its_mobile.model.dims import ModelDims
 from its_mobile.model.its import ITS
 
@@ -74,17 +76,45 @@ def save_model(path: Path, model: ITS, inventory: list[str], record: dict, half:
     save(path, state, info)
 
 
-def load_model(path: Path | None = None) -> tuple[ITS, dict]:
-    """(model in eval mode, info); the embedded default when `path` is None."""
+def save_packed(path: Path, model: ITS, inventory: list[str], record: dict, tiers: dict[str, Tier]) -> None:
+    """The shipped form: ternary weights packed 5 per byte, all `tiers` cut from them at load."""
+    tensors, manifest = pack_state(model)
+    info = {"kind": "its-packed", "dims": model.dims.to_json(), "inventory": inventory, "ternary": manifest,
+            "tiers": {name: t.to_json() for name, t in tiers.items()}, "training": record}
+    save(path, tensors, info)
+
+
+def model_tiers(info: dict) -> dict[str, Tier]:
+    """The tiers a checkpoint holds; a plain float model holds only `large` (itself)."""
+    try:
+        return {name: Tier(**t) for name, t in info.get("tiers", {"large": TIERS["large"].to_json()}).items()}
+    except TypeError as e:
+        raise BadCheckpoint("checkpoint lists malformed tiers") from e
+
+
+def load_model(path: Path | None = None, tier: str | None = None) -> tuple[ITS, dict]:
+    """(model in eval mode, info); the embedded default when `path` is None. `tier` cuts one
+    of the checkpoint's nested tiers out of it (default: the largest)."""
     path = DEFAULT if path is None else Path(path)
     tensors, info = load(path)
-    if info.get("kind") != "its":
-        raise BadCheckpoint(f"{path} holds a {info.get('kind')!r} checkpoint, not a whole model")
+    kind = info.get("kind")
+    if kind not in ("its", "its-packed"):
+        raise BadCheckpoint(f"{path} holds a {kind!r} checkpoint, not a whole model")
+    tiers = model_tiers(info)
+    name = tier or next(iter(tiers))
+    if name not in tiers:
+        raise BadInput(f"unknown tier {name!r}: {path.name} has {', '.join(tiers)}")
     try:
-        model = ITS(ModelDims.from_json(info["dims"]))
-        model.load_state_dict(tensors, strict=True)
+        dims = ModelDims.from_json(info["dims"])
+        state = unpack_state(tensors, info.get("ternary")) if kind == "its-packed" else tensors
+        model = ITS(dims)
+        model.load_state_dict(state, strict=True)
+        if tiers[name] != TIERS["large"]:
+            small = ITS(tier_dims(dims, tiers[name]))
+            small.load_state_dict(tier_state(state, small), strict=True)
+            model = small
     except (KeyError, TypeError, ValueError, RuntimeError) as e:
         raise BadCheckpoint(f"{path}: weights do not fit the model it describes ({e.__class__.__name__})") from e
-    if len(info.get("inventory", [])) != model.dims.n_phones:
+    if len(info.get("inventory", [])) != dims.n_phones:
         raise BadCheckpoint(f"{path}: phoneme inventory does not match the model")
-    return model.eval(), info
+    return model.eval(), {**info, "tier": name}

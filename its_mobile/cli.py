@@ -72,16 +72,26 @@ def data(n: int, n_eval: int, n_speech: int, n_audio: int, seed: int, workers: i
 @click.option("--minutes", type=float, help="Stop each stage after this many minutes (resume later).")
 @click.option("--threads", type=click.IntRange(1), help="Torch threads (default: all cores).")
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--ternary", is_flag=True,
+              help="Compress a trained run: fine-tune its stages with 1.58-bit weights into OUT/ternary-TIERS "
+                   "and pack them (packed.safetensors).")
+@click.option("--tiers", default="large,base,small", show_default=True,
+              help="With --ternary: nested tiers trained together in one pass (large, base, small).")
 @_friendly
 def train(preset: str, data_dir: Path | None, out: Path, stages: tuple[str, ...], steps: int | None,
-          minutes: float | None, threads: int | None, seed: int) -> None:
-    """Train the acoustic model, vocoder, teacher and distilled student; assemble both models."""
+          minutes: float | None, threads: int | None, seed: int, ternary: bool, tiers: str) -> None:
+    """Train the acoustic model, vocoder, teacher and distilled student; assemble both models.
+
+    With --ternary, compress the trained run OUT instead: the acoustic, vocoder and student
+    stages are fine-tuned with ternary weights and all --tiers at once, then packed.
+    """
     import torch
 
+    from its_mobile.compress.tiers import parse_tiers
     from its_mobile.data.dataset import DataSpec, generate, load
-    from its_mobile.train.assemble import assemble
-    from its_mobile.train.loop import run_stage
-    from its_mobile.train.presets import PRESETS, STAGES
+    from its_mobile.train.assemble import assemble, assemble_packed
+    from its_mobile.train.loop import Compression, run_stage
+    from its_mobile.train.presets import COMPRESSED_STAGES, PRESETS, STAGES
 
     if threads:
         torch.set_num_threads(threads)
@@ -93,6 +103,19 @@ def train(preset: str, data_dir: Path | None, out: Path, stages: tuple[str, ...]
             generate(data_dir, DataSpec(n=2000, n_eval=50, n_speech=400, n_audio=100, seed=seed))
     data = load(data_dir)
     p = PRESETS[preset]
+    if ternary:
+        chosen = parse_tiers(tiers)
+        if "teacher" in stages:
+            raise BadInput("the teacher is not compressed; --ternary trains acoustic, vocoder and student")
+        run = out / f"ternary-{'-'.join(chosen)}"
+        spec = Compression(source=out, tiers=chosen)
+        for stage in stages or COMPRESSED_STAGES:
+            r = run_stage(stage, data, p, run, seed=seed, minutes=minutes, steps=steps, compression=spec)
+            click.echo(f"{stage} ({', '.join(chosen)}): step {r['step']}, loss {r['loss_curve'][-1][1]:.4f}, "
+                       f"{r['seconds']:.0f} s")
+        if all((run / f"{s}.safetensors").exists() for s in COMPRESSED_STAGES):
+            click.echo(f"packed: {assemble_packed(run, data, p, chosen)}")
+        return
     for stage in stages or STAGES:
         r = run_stage(stage, data, p, out, seed=seed, minutes=minutes, steps=steps)
         click.echo(f"{stage}: step {r['step']}, loss {r['loss_curve'][-1][1]:.4f}, {r['seconds']:.0f} s")
@@ -128,10 +151,11 @@ def _speak_inputs(images: tuple[Path, ...], text: str | None, font: Path | None)
 @click.option("--text", help="Render this word and speak it (instead of IMAGE files).")
 @click.option("--font", type=click.Path(exists=True, path_type=Path), help="Font for --text.")
 @click.option("--checkpoint", type=click.Path(path_type=Path), help="Model (default: the embedded one).")
+@click.option("--tier", help="Nested tier of the model to run (default: its largest; see `its-mobile inspect`).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per image per line.")
 @_friendly
 def speak(images: tuple[Path, ...], out: Path, text: str | None, font: Path | None, checkpoint: Path | None,
-          as_json: bool) -> None:
+          tier: str | None, as_json: bool) -> None:
     """Read the word in each IMAGE aloud: predicted phonemes and a 16-bit PCM wav."""
     import numpy as np
 
@@ -140,7 +164,7 @@ def speak(images: tuple[Path, ...], out: Path, text: str | None, font: Path | No
     from its_mobile.infer import speak_pixels
 
     names, pixels = _speak_inputs(images, text, font)
-    model, info = load_model(checkpoint)
+    model, info = load_model(checkpoint, tier)
     single = len(names) == 1 and out.suffix.lower() == ".wav"
     if not single and out.suffix.lower() == ".wav":
         raise BadInput(f"{len(names)} images need an output directory, not {out}")
@@ -154,6 +178,8 @@ def speak(images: tuple[Path, ...], out: Path, text: str | None, font: Path | No
     for i, (name, r) in enumerate(zip(names, results)):
         wav = out if single else out / f"{i:03d}_{Path(name).stem}.wav"
         write_wav(wav, r.audio)
+        if not r.phonemes:
+            click.echo(f"its-mobile: warning: read no phonemes in {name}; {wav} is empty", err=True)
         if as_json:
             click.echo(json.dumps({"image": name, "ipa": r.ipa, "wav": str(wav), "ms": round(r.ms, 2),
                                    "seconds": round(len(r.audio) / 16000, 3)}, ensure_ascii=False))
@@ -165,17 +191,19 @@ def speak(images: tuple[Path, ...], out: Path, text: str | None, font: Path | No
 @click.option("--data", "data_dir", type=click.Path(path_type=Path), required=True,
               help="Data directory whose evaluation splits to use.")
 @click.option("--checkpoint", type=click.Path(path_type=Path), help="Model (default: the embedded one).")
+@click.option("--tier", help="Nested tier of the model to run (default: its largest; see `its-mobile inspect`).")
 @click.option("--n", "n", type=click.IntRange(1), help="Use only the first N images of each split.")
 @click.option("--asr/--no-asr", default=True, show_default=True, help="ASR round-trip intelligibility.")
 @click.option("--json-out", type=click.Path(path_type=Path), help="Write the results as JSON here.")
 @_friendly
-def evaluate(data_dir: Path, checkpoint: Path | None, n: int | None, asr: bool, json_out: Path | None) -> None:
+def evaluate(data_dir: Path, checkpoint: Path | None, tier: str | None, n: int | None, asr: bool,
+             json_out: Path | None) -> None:
     """Accuracy, PER, durations, mel error and intelligibility on held-out fonts and OOV words."""
     from its_mobile.checkpoint import load_model
     from its_mobile.data.dataset import load
     from its_mobile.evaluate.metrics import evaluate_model, format_table
 
-    model, info = load_model(checkpoint)
+    model, info = load_model(checkpoint, tier)
     results = evaluate_model(model, info["inventory"], load(data_dir), n=n, asr=asr)
     click.echo(format_table(results))
     if json_out:
@@ -183,3 +211,15 @@ def evaluate(data_dir: Path, checkpoint: Path | None, n: int | None, asr: bool, 
         tmp = json_out.with_name(json_out.name + ".tmp")
         tmp.write_text(json.dumps(results, indent=1, ensure_ascii=False))
         os.replace(tmp, json_out)
+
+
+@main.command()
+@click.option("--checkpoint", type=click.Path(path_type=Path), help="Model (default: the embedded one).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
+@_friendly
+def inspect(checkpoint: Path | None, as_json: bool) -> None:
+    """Bits per weight of every tensor, and params, ternary params and bytes of every tier."""
+    from its_mobile.compress.inspect import format_report, inspect_checkpoint
+
+    report = inspect_checkpoint(checkpoint)
+    click.echo(json.dumps(report) if as_json else format_report(report))

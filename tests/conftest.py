@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 
 from its_mobile.data.dataset import DataSpec, generate, load
-from its_mobile.train.assemble import assemble
-from its_mobile.train.loop import run_stage
-from its_mobile.train.presets import PRESETS, STAGES
+from its_mobile.compress.tiers import TIERS
+from its_mobile.train.assemble import assemble, assemble_packed
+from its_mobile.train.loop import Compression, run_stage
+from its_mobile.train.presets import COMPRESSED_STAGES, PRESETS, STAGES
 
 TINY_SPEC = DataSpec(n=256, n_eval=16, n_speech=96, n_audio=24, seed=7)
 
@@ -27,3 +28,13 @@ def tiny_run(tiny_data, tmp_path_factory) -> dict:
     records = {s: run_stage(s, data, PRESETS["tiny"], run, seed=1, progress=False) for s in STAGES}
     models = assemble(run, data, PRESETS["tiny"])
     return {"dir": run, "records": records, **models}
+
+
+@pytest.fixture(scope="session")
+def tiny_packed(tiny_data, tiny_run) -> Path:
+    """The tiny run compressed: ternary all-in-one fine-tuning of each stage, then packed."""
+    run = tiny_run["dir"] / "ternary"
+    spec = Compression(source=tiny_run["dir"], tiers=TIERS)
+    for stage in COMPRESSED_STAGES:
+        run_stage(stage, load(tiny_data), PRESETS["tiny"], run, seed=1, progress=False, compression=spec)
+    return assemble_packed(run, load(tiny_data), PRESETS["tiny"], TIERS)

@@ -12,7 +12,7 @@ class EncoderDims:
     depth: int  # transformer blocks, the last one at last_width
     heads: int
     last_width: int  # the seed's student widens its last layer (48 -> 96)
-    mlp_ratio: int = 4
+    mlp_ratio: float = 4  # FFN hidden units per token channel (tiers cut it down)
     stem_width: int = 16  # channels of the first stem conv; the second has twice as many
 
 
@@ -28,7 +28,7 @@ class AcousticDims:
 class VocoderDims:
     width: int = 128
     layers: int = 4  # ConvNeXt blocks
-    mlp_ratio: int = 3
+    mlp_ratio: float = 3
 
 
 @dataclass(frozen=True)

@@ -41,12 +41,12 @@ def istft_basis(mel_frames: int = MAX_FRAMES) -> tuple[torch.Tensor, torch.Tenso
 
 
 class ConvNeXtBlock(nn.Module):
-    def __init__(self, width: int, mlp_ratio: int):
+    def __init__(self, width: int, mlp_ratio: float):
         super().__init__()
         self.dw = nn.Conv1d(width, width, 7, padding=3, groups=width)
         self.norm = nn.LayerNorm(width)
-        self.fc1 = nn.Linear(width, mlp_ratio * width)
-        self.fc2 = nn.Linear(mlp_ratio * width, width)
+        self.fc1 = nn.Linear(width, round(mlp_ratio * width))
+        self.fc2 = nn.Linear(round(mlp_ratio * width), width)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, T)
         h = self.norm(self.dw(x).transpose(1, 2))

@@ -3,6 +3,10 @@ checkpoints and exact resume (batches are a pure function of (seed, step)).
 
 Stages: acoustic (phonemes -> mel, ground-truth durations), vocoder (mel -> waveform),
 teacher (image -> phonemes), student (image -> phonemes, distilled from the teacher).
+
+With a Compression, a stage is fine-tuned from its float checkpoint with ternary weights
+(quantization-aware, straight-through) and nested tiers trained in one pass: every step trains
+the largest tier and one smaller tier in turn, the smaller one also distilled from the largest.
 """
 
 from __future__ import annotations
@@ -10,7 +14,10 @@ from __future__ import annotations
 import json
 import math
 import time
+from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -20,6 +27,8 @@ from tqdm import tqdm
 from its_mobile import checkpoint
 from its_mobile.constants import EOS, HOP, MAX_FRAMES, MAX_PHONES, N_MELS
 from its_mobile.data.dataset import Data
+from its_mobile.compress.ternary import ternary_names
+from its_mobile.compress.tiers import Tier, part_dims, tier_forward
 from its_mobile.errors import BadInput
 from its_mobile.model.acoustic import SILENCE, Acoustic
 from its_mobile.model.encoder import Encoder
@@ -28,6 +37,14 @@ from its_mobile.train import losses
 from its_mobile.train.presets import Preset, StageSpec
 
 CHECKPOINT_EVERY_S = 120
+PART = {"acoustic": "acoustic", "vocoder": "vocoder", "teacher": "encoder", "student": "encoder"}
+
+
+@dataclass(frozen=True)
+class Compression:
+    source: Path  # run directory of the float stages to start from (and the teacher)
+    tiers: dict[str, Tier]  # largest first
+    ternary: bool = True
 
 
 def phone_mask(phones: torch.Tensor) -> torch.Tensor:
@@ -35,12 +52,20 @@ def phone_mask(phones: torch.Tensor) -> torch.Tensor:
     return torch.cumprod((phones != EOS).long(), dim=1)
 
 
-def build(stage: str, preset: Preset, n_phones: int) -> nn.Module:
+def stage_dims(stage: str, preset: Preset):
+    return {"acoustic": preset.acoustic, "vocoder": preset.vocoder, "teacher": preset.teacher,
+            "student": preset.student}[stage]
+
+
+def build(stage: str, preset: Preset, n_phones: int, tier: Tier | None = None) -> nn.Module:
+    dims = stage_dims(stage, preset)
+    if tier is not None:
+        dims = part_dims(dims, tier)
     if stage == "acoustic":
-        return Acoustic(preset.acoustic, n_phones)
+        return Acoustic(dims, n_phones)
     if stage == "vocoder":
-        return Vocoder(preset.vocoder)
-    return Encoder(preset.teacher if stage == "teacher" else preset.student, n_phones)
+        return Vocoder(dims)
+    return Encoder(dims, n_phones)
 
 
 class Batches:
@@ -56,7 +81,8 @@ class Batches:
 
     def __call__(self, step: int, size: int) -> dict[str, torch.Tensor]:
         rng = np.random.default_rng([self.seed, step])
-        return getattr(self, "_" + ("image" if self.stage in ("teacher", "student") else self.stage))(rng, size)
+        make = {"acoustic": self._acoustic, "vocoder": self._vocoder}.get(self.stage, self._image)
+        return make(rng, size)
 
     def _image(self, rng, size):
         idx = np.sort(rng.integers(len(self.words), size=size))
@@ -88,20 +114,41 @@ class Batches:
         return {"mel": torch.from_numpy(mel), "wav": torch.from_numpy(wav)}
 
 
-def stage_loss(stage: str, module: nn.Module, batch: dict, teacher: nn.Module | None) -> torch.Tensor:
+def stage_loss(stage: str, forward: Callable, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+    """(loss, main output) of one stage's network `forward` on a batch; a student's batch
+    carries the teacher's scores as "target"."""
     if stage == "acoustic":
         mask = phone_mask(batch["phones"])
-        mel, log_dur, durations, _ = module(batch["phones"], mask, batch["durations"])
+        mel, log_dur, durations, _ = forward(batch["phones"], mask, batch["durations"])
         frames = (torch.arange(MAX_FRAMES).view(1, 1, -1) < durations.sum(1).view(-1, 1, 1)).float()
-        return losses.mel_loss(mel, batch["mel"], frames) + losses.duration_loss(log_dur, batch["durations"], mask)
+        return losses.mel_loss(mel, batch["mel"], frames) + losses.duration_loss(log_dur, batch["durations"], mask), mel
     if stage == "vocoder":
-        return losses.stft_loss(module(batch["mel"]), batch["wav"])
-    logits = module(batch["pixels"])
+        wav = forward(batch["mel"])
+        return losses.stft_loss(wav, batch["wav"]), wav
+    logits = forward(batch["pixels"])
     if stage == "teacher":
-        return losses.phoneme_ctc(logits, batch["phones"])
-    with torch.no_grad():
-        target = teacher(batch["pixels"])
-    return losses.distill(logits, target, batch["phones"])
+        return losses.phoneme_ctc(logits, batch["phones"]), logits
+    return losses.distill(logits, batch["target"], batch["phones"]), logits
+
+
+def tier_distill(stage: str, small: torch.Tensor, large: torch.Tensor) -> torch.Tensor:
+    """How far a smaller tier's output is from the largest tier's (held fixed)."""
+    if stage in ("teacher", "student"):
+        return losses.tier_kl(small, large)
+    if stage == "vocoder":
+        return losses.stft_loss(small, large)
+    return (small - large).abs().mean()
+
+
+def step_loss(stage: str, forwards: dict[str, Callable], batch: dict, step: int) -> torch.Tensor:
+    """The largest tier's loss plus, in turn, one smaller tier's loss and its distillation."""
+    names = list(forwards)
+    loss, large = stage_loss(stage, forwards[names[0]], batch)
+    if len(names) > 1:
+        name = names[1 + step % (len(names) - 1)]
+        small_loss, small = stage_loss(stage, forwards[name], batch)
+        loss = loss + small_loss + tier_distill(stage, small, large.detach())
+    return loss
 
 
 def _lr(spec: StageSpec, step: int) -> float:
@@ -152,13 +199,15 @@ def run_stage(
     minutes: float | None = None,
     steps: int | None = None,
     progress: bool = True,
+    compression: Compression | None = None,
 ) -> dict:
     """Train (or resume) one stage until its step count or the time budget; return its record.
 
     `steps` overrides the preset's step count (the schedule stretches to it), for a run sized
-    to the time at hand.
+    to the time at hand. With `compression`, the stage starts from the float checkpoint in
+    compression.source and trains ternary nested tiers (see the module docstring).
     """
-    spec: StageSpec = preset.stages[stage]
+    spec: StageSpec = (preset.stages if compression is None else preset.compressed)[stage]
     if steps is not None:
         spec = StageSpec(steps, spec.batch, spec.lr, min(spec.warmup, steps // 10 + 1))
     n_phones = len(data.meta["inventory"])
@@ -171,7 +220,11 @@ def run_stage(
     if path.exists():
         info = _load_stage(path, module, opt)
         record = {k: info[k] for k in record}
-    teacher = load_stage_module(run_dir, "teacher", preset, n_phones) if stage == "student" else None
+    elif compression is not None:
+        module.load_state_dict(load_stage_module(compression.source, stage, preset, n_phones).state_dict())
+    teacher_dir = compression.source if compression is not None else run_dir
+    teacher = load_stage_module(teacher_dir, "teacher", preset, n_phones) if stage == "student" else None
+    forwards = _forwards(stage, module, preset, n_phones, compression)
     batches = Batches(data, stage, preset, seed)
     module.train()
     start, cpu_start, last_save = time.time(), time.process_time(), time.time()
@@ -182,13 +235,19 @@ def run_stage(
     def save() -> None:
         record["seconds"] = base_seconds + time.time() - start
         record["cpu_seconds"] = base_cpu + time.process_time() - cpu_start
-        _save_stage(path, module, opt, {**record, "dims": _dims_json(stage, preset, n_phones)})
+        extra = {} if compression is None else {"tiers": {k: t.to_json() for k, t in compression.tiers.items()},
+                                                 "ternary": compression.ternary}
+        _save_stage(path, module, opt, {**record, "dims": _dims_json(stage, preset, n_phones), **extra})
 
     while record["step"] < spec.steps:
         step = record["step"]
         for g in opt.param_groups:
             g["lr"] = _lr(spec, step)
-        loss = stage_loss(stage, module, batches(step, spec.batch), teacher)
+        batch = batches(step, spec.batch)
+        if teacher is not None:
+            with torch.no_grad():
+                batch["target"] = teacher(batch["pixels"])
+        loss = step_loss(stage, forwards, batch, step)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         nn.utils.clip_grad_norm_(module.parameters(), 1.0)
@@ -211,9 +270,15 @@ def run_stage(
     return record
 
 
-def _dims_json(stage: str, preset: Preset, n_phones: int) -> dict:
-    from dataclasses import asdict
+def _forwards(stage: str, module: nn.Module, preset: Preset, n_phones: int,
+              compression: Compression | None) -> dict[str, Callable]:
+    """Tier name -> the forward pass that trains it (the module itself without compression)."""
+    if compression is None:
+        return {"float": module}
+    ternary = set(ternary_names(module, PART[stage] + ".")) if compression.ternary else set()
+    return {name: partial(tier_forward, module, build(stage, preset, n_phones, tier), ternary)
+            for name, tier in compression.tiers.items()}
 
-    part = {"acoustic": preset.acoustic, "vocoder": preset.vocoder, "teacher": preset.teacher,
-            "student": preset.student}[stage]
-    return {"n_phones": n_phones, stage: asdict(part)}
+
+def _dims_json(stage: str, preset: Preset, n_phones: int) -> dict:
+    return {"n_phones": n_phones, stage: asdict(stage_dims(stage, preset))}

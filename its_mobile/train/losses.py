@@ -28,6 +28,12 @@ def distill(student: torch.Tensor, teacher: torch.Tensor, targets: torch.Tensor)
     return (1 - KD_ALPHA) * phoneme_ctc(student, targets) + KD_ALPHA * F.mse_loss(student, teacher)
 
 
+def tier_kl(small: torch.Tensor, large: torch.Tensor) -> torch.Tensor:
+    """KL(large || small) of per-token phoneme distributions: the all-in-one seed's term that
+    distils the largest tier into each smaller one."""
+    return F.kl_div(F.log_softmax(small, -1), F.log_softmax(large, -1), log_target=True, reduction="batchmean") / small.shape[1]
+
+
 def ssim(a: torch.Tensor, b: torch.Tensor, window: int = 7) -> torch.Tensor:
     """Mean SSIM of two (B, C, T) spectrogram images, scaled by their joint range."""
     lo, hi = torch.minimum(a.min(), b.min()), torch.maximum(a.max(), b.max())

@@ -23,6 +23,7 @@ class Preset:
     acoustic: D.AcousticDims
     vocoder: D.VocoderDims
     stages: dict  # stage name -> StageSpec
+    compressed: dict  # stage name -> StageSpec of its ternary all-in-one fine-tuning
     vocoder_crop: int = 32  # mel frames per vocoder training crop (512 ms)
 
 
@@ -38,6 +39,11 @@ PRESETS = {
             "vocoder": StageSpec(20, 4, 2e-3, 5),
             "teacher": StageSpec(40, 32, 3e-3, 5),
             "student": StageSpec(40, 32, 3e-3, 5),
+        },
+        compressed={
+            "acoustic": StageSpec(10, 16, 1e-3, 2),
+            "vocoder": StageSpec(6, 4, 1e-3, 2),
+            "student": StageSpec(20, 32, 1e-3, 2),
         },
         vocoder_crop=16,
     ),
@@ -55,6 +61,12 @@ PRESETS = {
             "teacher": StageSpec(12000, 32, 2e-3, 200),
             "student": StageSpec(15500, 32, 2e-3, 200),
         },
+        compressed={
+            "acoustic": StageSpec(1500, 32, 1e-3, 100),
+            "vocoder": StageSpec(1500, 16, 5e-4, 100),
+            "student": StageSpec(3000, 32, 1e-3, 100),
+        },
     ),
 }
 STAGES = ("acoustic", "vocoder", "teacher", "student")
+COMPRESSED_STAGES = ("acoustic", "vocoder", "student")  # the teacher stays in float; it only teaches

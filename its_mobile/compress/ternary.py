@@ -1,0 +1,52 @@
+"""Ternary weights, BitNet b1.58 style: w_q = clip(round(w / mean|w|), -1, 1) * mean|w|.
+
+Which weights go ternary is decided here, once, for training, packing, inspection and export.
+Kept in higher precision (float16 in the packed file), and why:
+- encoder.stem.0: the first conv sees raw pixels and holds only 144 weights;
+- encoder.head, acoustic.mel_out, acoustic.dur_out, vocoder.head: output projections, whose
+  errors reach the phoneme scores, mel, durations and STFT phase directly (the usual BitNet
+  exceptions; together ~200k weights, about 12% of the model);
+- depthwise convs, norms, biases, embeddings and positions: few weights, large effect.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+HIGH_PRECISION = frozenset({"encoder.stem.0", "encoder.head", "acoustic.mel_out", "acoustic.dur_out", "vocoder.head"})
+
+
+def ternary_names(module: nn.Module, prefix: str = "") -> list[str]:
+    """Names of the weights that are ternary in `module` (an ITS, or one of its parts named by
+    `prefix`, e.g. "encoder."), in state-dict order."""
+    names = []
+    for name, m in module.named_modules():
+        full = prefix + name
+        if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d)) and full not in HIGH_PRECISION:
+            if getattr(m, "groups", 1) == 1:
+                names.append(f"{name}.weight")
+    return names
+
+
+def quantize(w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(codes in {-1, 0, 1} as int8, per-tensor scale mean|w| as a float32 scalar)."""
+    scale = w.detach().abs().mean().clamp(min=1e-8).float()
+    return (w.detach() / scale).round().clamp(-1, 1).to(torch.int8), scale
+
+
+def fake_ternary(w: torch.Tensor) -> torch.Tensor:
+    """Ternary weights in the forward pass, identity gradient (straight-through estimator)."""
+    scale = w.abs().mean().clamp(min=1e-8)
+    q = (w / scale).round().clamp(-1, 1) * scale
+    return w + (q - w).detach()
+
+
+def ternarize_(module: nn.Module, names: list[str]) -> nn.Module:
+    """Replace the named weights by their ternary values in place (for evaluation)."""
+    params = dict(module.named_parameters())
+    with torch.no_grad():
+        for name in names:
+            codes, scale = quantize(params[name])
+            params[name].copy_(codes.float() * scale)
+    return module

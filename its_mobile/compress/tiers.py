@@ -1,0 +1,79 @@
+"""All-in-one nested tiers (seed 2406.10160): smaller networks cut out of the large one.
+
+A tier drops the top `drop` residual blocks of every stack (encoder, acoustic phoneme and frame
+stacks, vocoder) and keeps the first `ffn` fraction of each feed-forward layer's hidden units.
+Every tensor of a tier is therefore a leading slice of the large tensor with the same name, so
+one set of weights (and one packed file) holds them all. Ternary scales are computed on the
+whole large tensor, so the tiers share the ternary codes and scales too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+
+import torch
+from torch import nn
+from torch.func import functional_call
+
+from its_mobile.compress.ternary import fake_ternary
+from its_mobile.errors import BadInput
+from its_mobile.model.dims import AcousticDims, EncoderDims, ModelDims, VocoderDims
+
+
+@dataclass(frozen=True)
+class Tier:
+    drop: int = 0  # top residual blocks skipped in each stack
+    ffn: float = 1.0  # fraction of feed-forward hidden units kept
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+# Largest first: the first tier is the one the others are distilled from.
+TIERS = {"large": Tier(0, 1.0), "base": Tier(1, 1.0), "small": Tier(2, 0.5)}
+
+
+def parse_tiers(text: str) -> dict[str, Tier]:
+    """"large,base,small" -> {name: Tier}, in size order; unknown names are a BadInput."""
+    names = [t.strip() for t in text.split(",") if t.strip()]
+    unknown = [n for n in names if n not in TIERS]
+    if unknown or not names:
+        raise BadInput(f"unknown tier {unknown[0] if unknown else text!r} (choose from {', '.join(TIERS)})")
+    return {n: TIERS[n] for n in TIERS if n in names}
+
+
+def part_dims(dims, tier: Tier):
+    """The dims of one part (EncoderDims, AcousticDims or VocoderDims) cut down to `tier`."""
+    if isinstance(dims, EncoderDims):  # depth counts the widened last block, which stays
+        return replace(dims, depth=max(2, dims.depth - tier.drop), mlp_ratio=dims.mlp_ratio * tier.ffn)
+    if isinstance(dims, AcousticDims):
+        return replace(dims, phone_layers=max(1, dims.phone_layers - tier.drop),
+                       mel_layers=max(1, dims.mel_layers - tier.drop))
+    if isinstance(dims, VocoderDims):
+        return replace(dims, layers=max(1, dims.layers - tier.drop), mlp_ratio=dims.mlp_ratio * tier.ffn)
+    raise TypeError(type(dims))
+
+
+def tier_dims(dims: ModelDims, tier: Tier) -> ModelDims:
+    return replace(dims, encoder=part_dims(dims.encoder, tier), acoustic=part_dims(dims.acoustic, tier),
+                   vocoder=part_dims(dims.vocoder, tier))
+
+
+def _lead(t: torch.Tensor, shape: torch.Size) -> torch.Tensor:
+    return t[tuple(slice(0, s) for s in shape)]
+
+
+def tier_state(full: dict[str, torch.Tensor], small: nn.Module) -> dict[str, torch.Tensor]:
+    """The state dict of `small` (a tier's module) cut from the large state dict `full`."""
+    return {k: _lead(full[k], v.shape) for k, v in small.state_dict().items()}
+
+
+def tier_forward(large: nn.Module, small: nn.Module, ternary: set[str], *inputs):
+    """Run `small` on weights cut from `large`'s parameters, fake-quantizing the ternary ones
+    over the whole large tensor first; gradients flow back into `large` (training)."""
+    params = {}
+    full = dict(large.named_parameters())
+    for name, p in small.named_parameters():
+        w = full[name]
+        params[name] = _lead(fake_ternary(w) if name in ternary else w, p.shape)
+    return functional_call(small, params, inputs)

@@ -1,0 +1,183 @@
+"""Ternary weights, weight indexing, nested tiers and the packed file (the compression issue)."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+import wave
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from safetensors.torch import load_file
+
+from its_mobile import checkpoint
+from its_mobile.compress.packed import pack_state
+from its_mobile.compress.packing import pack, unpack
+from its_mobile.compress.ternary import HIGH_PRECISION, quantize, ternary_names
+from its_mobile.compress.tiers import TIERS, tier_dims, tier_forward, tier_state
+from its_mobile.errors import BadCheckpoint
+from its_mobile.model.dims import TINY, TINY_ACOUSTIC, TINY_VOCODER, ModelDims, EncoderDims
+from its_mobile.model.its import ITS, example_inputs
+
+
+def cli(*args):
+    return subprocess.run([sys.executable, "-m", "its_mobile", *args], capture_output=True, text=True)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(1, 7), min_size=1, max_size=4), st.integers(0, 2**32 - 1))
+def test_pack_unpack_round_trip(shape, seed):
+    codes = np.random.default_rng(seed).integers(-1, 2, size=shape).astype(np.int8)
+    index = pack(codes)
+    assert index.dtype == np.uint8 and index.size == math.ceil(codes.size / 5)
+    assert index.max() <= 242
+    assert np.array_equal(unpack(index, codes.size).reshape(shape), codes)
+
+
+def test_quantize_is_bitnet_absmean():
+    w = torch.tensor([[0.9, -0.05, 0.4], [-1.2, 0.3, 0.0]])
+    codes, scale = quantize(w)
+    assert scale.item() == pytest.approx(w.abs().mean().item())
+    assert codes.tolist() == [[1, 0, 1], [-1, 1, 0]]
+
+
+def test_high_precision_layers_are_kept():
+    model = ITS(ModelDims(20, TINY, TINY_ACOUSTIC, TINY_VOCODER))
+    names = ternary_names(model)
+    assert names and all(n.endswith(".weight") for n in names)
+    assert not any(n.rsplit(".", 1)[0] in HIGH_PRECISION for n in names)
+    assert "encoder.blocks.0.fc1.weight" in names and "vocoder.blocks.0.dw.weight" not in names
+
+
+def _model(seed=0) -> ITS:
+    torch.manual_seed(seed)
+    dims = ModelDims(30, EncoderDims(width=32, depth=4, heads=2, last_width=48, stem_width=8), TINY_ACOUSTIC,
+                     TINY_VOCODER)
+    return ITS(dims).eval()
+
+
+def _pixels():
+    return torch.from_numpy(np.random.default_rng(3).integers(0, 256, (2, 1, 32, 128)).astype(np.float32))
+
+
+@pytest.mark.parametrize("tier", list(TIERS))
+def test_qat_forward_equals_unpacked_model(tier, tmp_path):
+    model = _model()
+    path = tmp_path / "p.safetensors"
+    checkpoint.save_packed(path, model, [f"p{i}" for i in range(30)], {}, TIERS)
+    unpacked, info = checkpoint.load_model(path, tier)
+    small = ITS(tier_dims(model.dims, TIERS[tier])).eval()
+    with torch.no_grad():
+        qat = tier_forward(model, small, set(ternary_names(model)), _pixels())
+        ref = unpacked(_pixels())
+    assert info["tier"] == tier
+    for a, b in zip(qat, ref):
+        # float16 storage of the high-precision tensors is the only difference
+        assert torch.allclose(a.float(), b.float(), atol=2e-2), (a - b).abs().max()
+    assert torch.equal(qat[2], ref[2])  # the same phonemes
+
+
+def test_tiers_share_weights():
+    model = _model()
+    full = {k: v.clone() for k, v in model.state_dict().items()}
+    outputs = {}
+    for edit in (False, True):
+        if edit:
+            full["encoder.blocks.0.fc1.weight"][0] += 5.0  # held by every tier
+        for name, tier in TIERS.items():
+            small = ITS(tier_dims(model.dims, tier)).eval()
+            small.load_state_dict(tier_state(full, small))
+            with torch.no_grad():
+                outputs.setdefault(name, []).append(small.encoder(_pixels()))
+    for name, (before, after) in outputs.items():
+        assert not torch.allclose(before, after), name
+    assert ITS(tier_dims(model.dims, TIERS["small"])).encoder.blocks[0].fc1.out_features == 64  # half of 4 x 32
+
+
+def test_packed_default_sizes(tiny_packed):
+    r = cli("inspect", "--checkpoint", str(tiny_packed), "--json")
+    assert r.returncode == 0, r.stderr
+    report = json.loads(r.stdout)
+    tiers = {t["name"]: t for t in report["tiers"]}
+    assert list(tiers) == ["large", "base", "small"]
+    for t in tiers.values():
+        assert t["ternary_params"] > 0 and t["packed_bytes"] > 0
+        assert 1.585 < t["bits_per_ternary_weight"] <= 1.61 + 32 * 8 / t["ternary_params"]
+    assert tiers["large"]["params"] >= tiers["base"]["params"] >= tiers["small"]["params"]
+    assert report["total_bytes"] == tiny_packed.stat().st_size
+    state = load_file(str(tiny_packed))
+    assert any(v.dtype == torch.uint8 for v in state.values())
+
+
+def test_speak_every_tier(tiny_packed, tmp_path):
+    for tier in TIERS:
+        r = cli("speak", "--text", "cat", "-o", str(tmp_path / f"{tier}.wav"), "--checkpoint", str(tiny_packed),
+                "--tier", tier)
+        assert r.returncode == 0, r.stderr
+        with wave.open(str(tmp_path / f"{tier}.wav")) as w:  # a tiny model may read nothing: then it warns
+            assert w.getframerate() == 16000 and (w.getnframes() > 0 or "read no phonemes" in r.stderr)
+
+
+def _rewrite(src, dst, edit_tensors=None, edit_info=None):
+    """A copy of a checkpoint with consistent sha256s but edited content."""
+    tensors, info = checkpoint.load(src)
+    if edit_tensors:
+        edit_tensors(tensors)
+    if edit_info:
+        edit_info(info)
+    info.pop("format")
+    checkpoint.save(dst, tensors, info)
+    return dst
+
+
+def _first_ternary(tensors):
+    return next(k for k, v in tensors.items() if v.dtype == torch.uint8)
+
+
+def _bad_index(t):
+    t[_first_ternary(t)][0] = 250
+
+
+def _bad_shape(info):
+    name = next(iter(info["ternary"]))
+    info["ternary"][name] = [info["ternary"][name][0] + 5] + info["ternary"][name][1:]
+
+
+def test_bad_packed_files(tiny_packed, tmp_path):
+    data = tiny_packed.read_bytes()
+    truncated = tmp_path / "truncated.safetensors"
+    truncated.write_bytes(data[: len(data) // 2])
+    flipped = tmp_path / "flipped.safetensors"
+    flipped.write_bytes(data[:-10] + bytes([data[-10] ^ 0xFF]) + data[-9:])
+    cases = {
+        "truncated": (truncated, "not an its-mobile checkpoint"),
+        "sha256": (flipped, "sha256 mismatch"),
+        "index": (_rewrite(tiny_packed, tmp_path / "index.safetensors", edit_tensors=_bad_index), "> 242"),
+        "shape": (_rewrite(tiny_packed, tmp_path / "shape.safetensors", edit_info=_bad_shape), "bytes, its shape needs"),
+    }
+    for name, (path, message) in cases.items():
+        r = cli("speak", "--text", "cat", "-o", str(tmp_path / f"{name}.wav"), "--checkpoint", str(path))
+        assert r.returncode == 2, (name, r.stderr)
+        assert message in r.stderr and "Traceback" not in r.stderr, (name, r.stderr)
+        assert len(r.stderr.strip().splitlines()) == 1
+        assert not (tmp_path / f"{name}.wav").exists()
+    with pytest.raises(BadCheckpoint):
+        unpack(np.array([243], np.uint8), 5)
+
+
+def test_unknown_tier(tiny_packed, tmp_path):
+    r = cli("speak", "--text", "cat", "-o", str(tmp_path / "x.wav"), "--checkpoint", str(tiny_packed), "--tier", "huge")
+    assert r.returncode == 2 and "unknown tier 'huge'" in r.stderr
+    r = cli("train", "--out", str(tmp_path / "run"), "--ternary", "--tiers", "large,huge")
+    assert r.returncode == 2 and "unknown tier 'huge'" in r.stderr
+
+
+def test_pack_state_keeps_high_precision_in_float16():
+    tensors, manifest = pack_state(_model())
+    assert "encoder.head.weight" not in manifest and tensors["encoder.head.weight"].dtype == torch.float16
+    assert all(tensors[k].dtype == torch.uint8 for k in manifest)
