@@ -40,6 +40,45 @@ def eval_table(ev: dict, title: str) -> list[str]:
     return lines + [""]
 
 
+def tiers_section(t: dict | None) -> list[str]:
+    if not t:
+        return []
+    splits = ("eval_iv_clean", "eval_iv_noisy", "eval_oov_clean", "eval_oov_noisy")
+    packed = t.get("packed", {})
+    sizes = {x["name"]: x for x in packed.get("tiers", [])}
+    lat = packed.get("latency_p50_ms", {})
+    out = ["## Compression: ternary all-in-one tiers (`python bench/bench_tiers.py`)", "",
+           f"Machine: {t['machine']}", "",
+           "Reading accuracy of each encoder on the 200 images of each split (exact phoneme sequence, and PER);",
+           "params, packed bytes and bits per ternary weight of the whole image -> waveform tier in the packed",
+           "default; latency p50 of the whole tier on one thread.", "",
+           "| model | tier | params | packed bytes | bits / ternary w | exact iv clean / noisy | exact oov clean / noisy "
+           "| PER iv clean / noisy | PER oov clean / noisy | latency p50 ms |",
+           "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in t["rows"]:
+        acc = r["reading"]
+        size = sizes.get(r["tier"], {}) if r["model"] == "ternary all-in-one" else {}
+        out.append(
+            f"| {r['model']} | {r['tier']} | {size.get('params', '-') if not size else format(size['params'], ',')} "
+            f"| {format(size['packed_bytes'], ',') if size else '-'} | {size.get('bits_per_ternary_weight', '-')} "
+            f"| {pct(acc[splits[0]]['exact'])} / {pct(acc[splits[1]]['exact'])} | {pct(acc[splits[2]]['exact'])} / {pct(acc[splits[3]]['exact'])} "
+            f"| {pct(acc[splits[0]]['per'])} / {pct(acc[splits[1]]['per'])} | {pct(acc[splits[2]]['per'])} / {pct(acc[splits[3]]['per'])} "
+            f"| {num(lat.get(r['tier'])) if size else '-'} |")
+    tr = t.get("training", {})
+    if tr:
+        out += ["", "Training cost of the student stage (ternary fine-tuning from the float student, same steps, one thread):", "",
+                "| run | steps | wall s | CPU s |", "|---|---|---|---|"]
+        for name, r in tr.items():
+            out.append(f"| {name} | {r['step']} | {r['seconds']:.0f} | {r['cpu_seconds']:.0f} |")
+        if "large-base-small" in tr and "large" in tr:
+            ratio = tr["large-base-small"]["cpu_seconds"] / tr["large"]["cpu_seconds"]
+            out += ["", f"All tiers in one pass cost {ratio:.2f}x the CPU time of training `large` alone."]
+    if packed:
+        out += ["", f"Packed default: {packed['total_bytes']:,} bytes on disk with every tier; unpacking it at load "
+                f"takes {packed['unpack_ms_p50']:.1f} ms (p50)."]
+    return out + [""]
+
+
 def main() -> None:
     out = ["# Benchmark results", "", f"Machine and versions: {machine()}", "",
            "Every number below was measured by the script named beside it and is read from",
@@ -93,6 +132,7 @@ def main() -> None:
                 "", "The encoders are far from converged: both were still improving when their time ran out",
                 "(see the loss columns above). The MCD column of the model's audio (~31 dB) is far above the",
                 "vocoder's 5.5 dB on espeak-ng's own mels and has not been explained yet.", ""]
+    out += tiers_section(load("tiers"))
     (HERE / "RESULTS.md").write_text("\n".join(out) + "\n")
 
 

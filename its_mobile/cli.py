@@ -223,3 +223,49 @@ def inspect(checkpoint: Path | None, as_json: bool) -> None:
 
     report = inspect_checkpoint(checkpoint)
     click.echo(json.dumps(report) if as_json else format_report(report))
+
+
+@main.command(name="export")
+@click.option("--format", "fmt", type=click.Choice(["executorch", "coreml", "tflite", "all"]), default="all",
+              show_default=True, help="Which runtime's artifact to write.")
+@click.option("--tier", help="Nested tier to export (default: the checkpoint's largest).")
+@click.option("--checkpoint", type=click.Path(path_type=Path), help="Model (default: the embedded one).")
+@click.option("--weights", type=click.Choice(["packed", "dense", "both"]), default="packed", show_default=True,
+              help="packed: ternary weights in each format's compressed form; dense: the float32 twin.")
+@click.option("-o", "--out", "out", type=click.Path(path_type=Path), required=True, help="Output directory.")
+@_friendly
+def export_cmd(fmt: str, tier: str | None, checkpoint: Path | None, weights: str, out: Path) -> None:
+    """Write .pte / .mlpackage / .tflite artifacts and OUT/export-report.json."""
+    from tqdm import tqdm
+
+    from conversion import FORMATS
+    from its_mobile.export import export
+
+    formats = list(FORMATS) if fmt == "all" else [fmt]
+    kinds = ("packed", "dense") if weights == "both" else (weights,)
+    with tqdm(total=len(formats) * len(kinds), desc="export", unit="artifact") as bar:
+        report = export(formats, out, checkpoint, tier, kinds, progress=lambda name: (bar.set_postfix_str(name),
+                                                                                       bar.update(1)))
+    for a in report["artifacts"]:
+        click.echo(f"{a['path']}: {a['bytes']:,} bytes, {a['bits_per_ternary_weight']:.2f} bits per ternary weight")
+    click.echo(f"report: {out / 'export-report.json'}")
+
+
+@main.command(name="parity")
+@click.argument("out", type=click.Path(path_type=Path))
+@_friendly
+def parity_cmd(out: Path) -> None:
+    """Run every artifact in OUT (from `export`) in its runtime and compare with PyTorch.
+
+    Exits 1 when an artifact fails; artifacts whose runtime cannot run here are reported as
+    not run, with the reason.
+    """
+    from its_mobile.parity import parity
+
+    report = parity(out)
+    for r in report["artifacts"]:
+        detail = r.get("reason") or (f"mel {r['mel_max_abs']:.2e}, waveform {r['waveform_max_abs']:.2e}, "
+                                     f"phonemes and lengths {'equal' if r['exact_outputs_equal'] else 'DIFFER'}")
+        click.echo(f"{r['status']:8} {r['path']}: {detail}")
+    if not report["passed"]:
+        raise SystemExit(1)

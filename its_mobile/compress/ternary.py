@@ -35,6 +35,16 @@ def quantize(w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return (w.detach() / scale).round().clamp(-1, 1).to(torch.int8), scale
 
 
+def split_ternary(w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(codes, scale) of a tensor that already holds ternary values {-s, 0, s} (an unpacked
+    model); `quantize` would not do: the mean |w| of such a tensor is below s."""
+    scale = w.detach().abs().max().clamp(min=1e-8).float()
+    codes = (w.detach() / scale).round().clamp(-1, 1)
+    if not torch.allclose(codes * scale, w.detach().float(), rtol=1e-3, atol=1e-6 * float(scale)):
+        raise ValueError("tensor is not ternary")
+    return codes.to(torch.int8), scale
+
+
 def fake_ternary(w: torch.Tensor) -> torch.Tensor:
     """Ternary weights in the forward pass, identity gradient (straight-through estimator)."""
     scale = w.abs().mean().clamp(min=1e-8)

@@ -72,7 +72,8 @@ def speech_distances(model_audio: np.ndarray, ref_audio: np.ndarray) -> tuple[fl
     return l1, mcd
 
 
-def _targets(data: Data, word_ids: np.ndarray) -> list[list[int]]:
+def targets(data: Data, word_ids: np.ndarray) -> list[list[int]]:
+    """espeak-ng's phoneme ids of each word, without the end marker."""
     out = []
     for row in data.word_phones[word_ids]:
         row = row.tolist()
@@ -85,12 +86,12 @@ def evaluate_split(model: ITS, inventory: list[str], data: Data, split: str, n: 
     if n is not None:
         images, word_ids = images[:n], word_ids[:n]
     words = [data.words[i] for i in word_ids]
-    targets = _targets(data, word_ids)
+    expected = targets(data, word_ids)
     spoken = []
     for a in range(0, len(images), 50):
         spoken += speak_pixels(model, inventory, np.asarray(images[a : a + 50]))
-    exact = [s.phonemes == t for s, t in zip(spoken, targets)]
-    errors = sum(edit_distance(s.phonemes, t) for s, t in zip(spoken, targets))
+    exact = [s.phonemes == t for s, t in zip(spoken, expected)]
+    errors = sum(edit_distance(s.phonemes, t) for s, t in zip(spoken, expected))
     dur_err, l1s, mcds, refs = [], [], [], []
     for word, s, ok in zip(tqdm(words, desc=f"speech {split}", leave=False), spoken, exact):
         ref = espeak.speak(word)
@@ -108,13 +109,13 @@ def evaluate_split(model: ITS, inventory: list[str], data: Data, split: str, n: 
         "split": split,
         "n": len(words),
         "exact": float(np.mean(exact)),
-        "per": errors / max(1, sum(len(t) for t in targets)),
+        "per": errors / max(1, sum(len(t) for t in expected)),
         "duration_err_ms": float(np.mean(dur_err)) if dur_err else None,
         "mel_l1": float(np.mean(l1s)) if l1s else None,
         "mcd_db": float(np.mean(mcds)) if mcds else None,
         "ms_per_image": float(np.mean([s.ms for s in spoken])),
         "errors": [{"word": w, "ipa": s.ipa, "expected": "".join(inventory[i] for i in t)}
-                   for w, s, t, ok in zip(words, spoken, targets, exact) if not ok][:20],
+                   for w, s, t, ok in zip(words, spoken, expected, exact) if not ok][:20],
     }
     if asr_vocab is not None:
         from its_mobile.evaluate.asr import recognize

@@ -64,7 +64,7 @@ PRESETS = {
         compressed={
             "acoustic": StageSpec(1500, 32, 1e-3, 100),
             "vocoder": StageSpec(1500, 16, 5e-4, 100),
-            "student": StageSpec(3000, 32, 1e-3, 100),
+            "student": StageSpec(5000, 32, 2e-3, 200),
         },
     ),
 }

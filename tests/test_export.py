@@ -1,0 +1,74 @@
+"""Export to each backend with packed weights, and the parity gate in the real runtimes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from conversion import FORMATS
+
+
+def cli(*args):
+    return subprocess.run([sys.executable, "-m", "its_mobile", *args], capture_output=True, text=True)
+
+
+@pytest.fixture(scope="session")
+def exported(tmp_path_factory):
+    """The embedded default in every format: a tiny model reads nothing, so its outputs would
+    agree whatever the weights; the default's do not."""
+    out = tmp_path_factory.mktemp("export")
+    r = cli("export", "--weights", "both", "-o", str(out))
+    assert r.returncode == 0, r.stderr
+    return out
+
+
+def test_export_report(exported):
+    report = json.loads((exported / "export-report.json").read_text())
+    arts = {(a["format"], a["weights"]): a for a in report["artifacts"]}
+    assert set(arts) == {(f, w) for f in FORMATS for w in ("packed", "dense")}
+    for (fmt, weights), a in arts.items():
+        assert (exported / a["path"]).exists() and a["bytes"] > 0 and a["tier"] == "large"
+        assert a["ternary_weights"] > 0
+    for fmt in FORMATS:  # packing must survive conversion: far fewer bytes than the dense twin
+        assert arts[(fmt, "packed")]["bits_per_ternary_weight"] < arts[(fmt, "dense")]["bits_per_ternary_weight"] / 4
+    assert not list(exported.glob(".tmp-*"))
+
+
+def test_parity_gate(exported):
+    r = cli("parity", str(exported))
+    report = json.loads((exported / "parity-report.json").read_text())
+    status = {(a["format"], a["weights"]): a["status"] for a in report["artifacts"]}
+    for fmt in ("executorch", "tflite"):
+        assert status[(fmt, "packed")] == "pass" and status[(fmt, "dense")] == "pass", r.stdout
+    coreml = [a for a in report["artifacts"] if a["format"] == "coreml"]
+    for a in coreml:
+        if sys.platform != "darwin":
+            assert a["status"] == "not-run" and "macOS" in a["reason"]
+        assert a["static_check"]["ok"], a["static_check"]
+    assert r.returncode == 0 and report["passed"]
+
+
+def test_parity_fails_on_other_weights(exported, tiny_run, tmp_path):
+    """The gate can fail: the same artifacts checked against a different model."""
+    other = tmp_path / "other"
+    other.mkdir()
+    report = json.loads((exported / "export-report.json").read_text())
+    for a in report["artifacts"]:
+        if a["format"] == "executorch":
+            (other / a["path"]).write_bytes((exported / a["path"]).read_bytes())
+    report["artifacts"] = [a for a in report["artifacts"] if a["format"] == "executorch"]
+    report["checkpoint"] = str(tiny_run["student"])  # float weights, not the packed model's
+    (other / "export-report.json").write_text(json.dumps(report))
+    r = cli("parity", str(other))
+    assert r.returncode == 1, r.stdout
+    assert "fail" in r.stdout
+
+
+def test_export_bad_input(tmp_path, tiny_packed):
+    r = cli("export", "--checkpoint", str(tiny_packed), "--tier", "huge", "-o", str(tmp_path / "x"))
+    assert r.returncode == 2 and "unknown tier" in r.stderr
+    r = cli("parity", str(tmp_path))
+    assert r.returncode == 2 and "export-report.json" in r.stderr and "Traceback" not in r.stderr
