@@ -53,7 +53,7 @@ def check_artifact(entry: dict, out_dir: Path, images: np.ndarray, refs: list[di
     result = {"format": entry["format"], "weights": entry["weights"], "path": entry["path"],
               "tolerances": {"mel_atol": settings["mel_atol"], "waveform_atol": settings["waveform_atol"]}}
     if hasattr(module, "static_check"):
-        result["static_check"] = module.static_check(path, model)
+        result["static_check"] = module.static_check(path, model, entry["weights"] == "packed")
     try:
         runs = [dict(zip(OUTPUT_NAMES, module.run(path, [img[None]], settings))) for img in images]
     except RuntimeUnavailable as e:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from its_mobile.constants import HOP, IMG_H, IMG_W, MAX_SAMPLES
+from its_mobile.constants import HOP, IMG_H, IMG_W, MAX_FRAMES, MAX_SAMPLES
 from its_mobile.model.acoustic import Acoustic
 from its_mobile.model.dims import ModelDims
 from its_mobile.model.encoder import Encoder, ctc_greedy
@@ -28,7 +28,10 @@ class ITS(nn.Module):
         mel, _, durations, n_frames = self.acoustic(phones, mask)
         n_samples = n_frames * HOP
         wav = self.vocoder(mel)
-        keep = (torch.arange(MAX_SAMPLES, device=wav.device).unsqueeze(0) < n_samples.unsqueeze(1)).float()
+        # Built per frame and widened HOP times (n_samples = n_frames * HOP): the same mask as
+        # arange(MAX_SAMPLES) < n_samples without a 64 KB index constant in every export.
+        frame = torch.arange(MAX_FRAMES, device=wav.device).view(1, MAX_FRAMES, 1)
+        keep = (frame < n_frames.view(-1, 1, 1)).float().expand(-1, MAX_FRAMES, HOP).reshape(-1, MAX_SAMPLES)
         return {"waveform": wav.clamp(-1.0, 1.0) * keep, "n_samples": n_samples, "phonemes": phones,
                 "n_phonemes": mask.sum(1), "mel": mel, "n_frames": n_frames, "durations": durations}
 

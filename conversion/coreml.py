@@ -1,0 +1,305 @@
+"""ITS -> Core ML .mlpackage (mlprogram, iOS18); packed = ternary weights as Core ML's own
+palettized weights (constexpr_lut_to_dense):
+
+- a 2-bit LUT {-s, 0, s} per tensor (mode "unique"; 36 of the 44 ternary tensors), or
+- where the weight has an axis of length 5 (the kernel axis of the 5-tap convs; no channel
+  count is a multiple of 5), a vector LUT over 5-weight vectors: 3^5 = 243 <= 256 entries, 8 bits
+  per 5 weights = 1.6 bits; its 256 x 5 LUT is itself stored int8 + one scale
+  (constexpr_blockwise_shift_scale, "joint compression"), 1.3 KB instead of 2.6/5.1 KB.
+
+Core ML cannot run on Linux: `static_check` reads the saved package back and checks it
+without a runtime; `run` predicts only on macOS.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import string
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from conversion import RuntimeUnavailable
+from conversion.wrap import ExportITS, ternary_stats
+from its_mobile.compress.ternary import ternary_names
+from its_mobile.model.its import OUTPUT_NAMES
+
+INT_OUTPUTS = ("n_samples", "phonemes", "n_phonemes", "n_frames")
+WEIGHT_USERS = ("conv", "linear", "matmul", "conv_transpose")
+
+
+def _ct():
+    import coremltools as ct
+
+    return ct
+
+
+def _is_ternary(v: np.ndarray) -> bool:
+    s = np.abs(v).max()
+    return bool(s > 0 and np.all((v == 0) | (v == s) | (v == -s)))
+
+
+def _ternary_consts(prog) -> dict[str, np.ndarray]:
+    """const name -> value for every conv/linear/matmul weight holding only {-s, 0, s}.
+    (The converter's const names are not stable for linears, e.g. transpose_3_cast_fp16, so
+    the ternary tensors are found by value; check_coreml matches them to PyTorch's.)"""
+    out = {}
+    for op in prog.functions["main"].operations:
+        if op.op_type != "const" or op.outputs[0].val is None:
+            continue
+        v = np.asarray(op.outputs[0].val)
+        if v.ndim >= 2 and v.dtype.kind == "f" and any(c.op_type in WEIGHT_USERS for c in op.outputs[0].child_ops) \
+                and _is_ternary(v):
+            out[op.name] = v
+    return out
+
+
+def _palettizer_configs(consts: dict[str, np.ndarray], vector: bool) -> dict:
+    """const name -> OpPalettizerConfig: mode "unique" (nbits picked from the values: 2 for a
+    ternary tensor, 8 for its 5-vectors)."""
+    ct = _ct()
+    cfgs = {}
+    for name, v in consts.items():
+        axis = next((a for a in range(v.ndim - 1, 0, -1) if v.shape[a] == 5), None) if vector else None
+        if axis is not None:
+            # channel_axis is only honoured with per_grouped_channel; one group spanning the
+            # whole length-5 axis = one LUT for the tensor, vectors along that axis.
+            cfgs[name] = ct.optimize.coreml.OpPalettizerConfig(
+                mode="unique", cluster_dim=5, granularity="per_grouped_channel", channel_axis=axis,
+                group_size=5, weight_threshold=0)
+        else:
+            cfgs[name] = ct.optimize.coreml.OpPalettizerConfig(mode="unique", weight_threshold=0)
+    return cfgs
+
+
+def _int8_vector_luts(ml):
+    """Store each vector LUT (256 x 5 floats) as int8 + a scale: exact for {-s, 0, s} entries
+    up to the rounding of 127 * (s / 127)."""
+    ct = _ct()
+    luts = [op.lut.op.name for op in ml._mil_program.functions["main"].operations
+            if op.op_type == "constexpr_lut_to_dense" and op.lut.shape[-1] > 1]
+    if not luts:
+        return ml
+    q = ct.optimize.coreml.OpLinearQuantizerConfig(mode="linear_symmetric", dtype="int8", granularity="per_tensor",
+                                                   weight_threshold=0)
+    return ct.optimize.coreml.linear_quantize_weights(
+        ml, ct.optimize.coreml.OptimizationConfig(op_name_configs={n: q for n in luts}), joint_compression=True)
+
+
+def _short_ids():
+    first = string.ascii_letters
+    rest = string.ascii_letters + string.digits
+    for n in itertools.count(0):
+        for tail in itertools.product(rest, repeat=n):
+            for c in first:
+                yield c + "".join(tail)
+
+
+def _compact_program(ml):
+    """Deduplicate equal small consts and give every op and intermediate var a 1-2 character
+    name (inputs and outputs keep theirs). The converter's names (p_its_acoustic_mel_blocks_0_
+    conv_weight, transpose_24_cast_fp16_to_fp32_to_fp16, ...) sit at each definition and use:
+    model.mlmodel goes from 152 KB to ~80 KB."""
+    from coremltools.converters.mil.mil.passes.graph_pass import AbstractGraphPass
+    from coremltools.converters.mil.mil.passes.pass_registry import PASS_REGISTRY
+    from coremltools.models import utils as model_utils
+
+    class ShortNames(AbstractGraphPass):
+        def apply(self, prog):
+            ids = _short_ids()
+            for f in prog.functions.values():
+                keep = {v.name for v in f.outputs} | set(f.inputs)
+
+                def walk(block):
+                    for op in block.operations:
+                        op.name = next(ids)
+                        for v in op.outputs:
+                            if v.name not in keep:
+                                v.name = next(ids)
+                        for b in op.blocks:
+                            walk(b)
+
+                walk(f)
+
+    dedup = PASS_REGISTRY["common::const_deduplication"]
+    old = dedup.const_threshold
+    dedup.const_threshold = 0  # default 100: ~300 equal shape/stride/perm consts stay apart
+    try:
+        passes = [dedup, PASS_REGISTRY["common::dead_code_elimination"], ShortNames()]
+        return model_utils._apply_graph_pass(ml, passes, spec_version=ml.get_spec().specificationVersion,
+                                             skip_model_load=True)
+    finally:
+        dedup.const_threshold = old
+
+
+def export(model: nn.Module, example: tuple, path: Path, ternary: list[str] | None, settings: dict) -> dict:
+    """Convert `model` (ternary-valued) to an iOS18 mlprogram at `path`; with `ternary`, its
+    ternary weights become palettized (LUT) weights.
+
+    Precision float32 (backends.toml): phonemes, durations and lengths come from argmax,
+    round(exp) and cumsum comparisons inside the graph; a float16 simulation flipped a phoneme
+    on 1 of 13 parity images, and Core ML cannot be run here to check. float16 would halve the
+    non-ternary weights and reach the Neural Engine, at that risk. Ternary weights are 2-bit
+    (or 1.6-bit vectors) either way.
+    """
+    ct = _ct()
+    wrapped = ExportITS(model, keep_ternary=False).eval()  # Core ML keeps layer_norm whole: no folding
+    # Core-ATen decompositions: coremltools 9.0 has no converter for aten.__and__ (ctc_greedy's &).
+    ep = torch.export.export(wrapped, tuple(example)).run_decompositions()
+    ml = ct.convert(
+        ep,
+        inputs=[ct.TensorType(name="pixels", shape=tuple(example[0].shape), dtype=np.float32)],
+        # Core ML has no int64 outputs: lengths and phoneme ids come out int32.
+        outputs=[ct.TensorType(name=n, dtype=np.int32 if n in INT_OUTPUTS else np.float32) for n in OUTPUT_NAMES],
+        minimum_deployment_target=getattr(ct.target, settings["deployment_target"]),
+        compute_precision=getattr(ct.precision, settings["compute_precision"].upper()),
+        skip_model_load=True,  # no Core ML runtime on Linux
+    )
+    info = {"deployment_target": settings["deployment_target"], "compute_precision": settings["compute_precision"]}
+    if ternary is not None:
+        consts = _ternary_consts(ml._mil_program)
+        cfgs = _palettizer_configs(consts, vector=True)
+        info["palettized_weights"] = len(consts)
+        info["vector_palettized_weights"] = sum(c.cluster_dim > 1 for c in cfgs.values())
+        ml = ct.optimize.coreml.palettize_weights(ml, ct.optimize.coreml.OptimizationConfig(op_name_configs=cfgs))
+        ml = _int8_vector_luts(ml)
+    ml = _compact_program(ml)
+    ml.save(str(path))
+    debug = Path(path) / "executorch_debug_handle_mapping.json"  # not in the Manifest: debug only
+    debug.unlink(missing_ok=True)
+    return info
+
+
+def run(path: Path, inputs: list[np.ndarray], settings: dict) -> list[np.ndarray]:
+    """Core ML prediction, which only macOS has."""
+    if sys.platform != "darwin":
+        raise RuntimeUnavailable("Core ML prediction needs macOS; checked statically instead")
+    out = _ct().models.MLModel(str(path)).predict({"pixels": np.asarray(inputs[0], np.float32)})
+    return [np.asarray(out[k]) for k in OUTPUT_NAMES]
+
+
+def _load_program(path: str):
+    """(MLModel without a runtime, its MIL program read back from the saved package)."""
+    ct = _ct()
+    from coremltools.converters.mil.frontend.milproto import load as milproto_load
+    from coremltools.models import utils as model_utils
+
+    ml = ct.models.MLModel(path, skip_model_load=True)
+    prog = model_utils._convert_model_spec_to_pymil_prog(ml, ml.get_spec().specificationVersion, milproto_load.load)
+    return ml, prog
+
+
+def _decode_shift_scale(op) -> np.ndarray:
+    """constexpr_blockwise_shift_scale by hand, per-tensor case: scale * (data - offset)."""
+    data = np.asarray(op.data.val).astype(np.float64)
+    off = 0.0 if op.offset is None else np.asarray(op.offset.val).astype(np.float64)
+    scale = np.asarray(op.scale.val)
+    if scale.size != 1:
+        raise ValueError(f"{op.name}: only per-tensor scales are decoded here")
+    return ((data - off) * scale.astype(np.float64)).astype(scale.dtype)
+
+
+def _decode_lut(op) -> np.ndarray:
+    """constexpr_lut_to_dense (iOS18) by hand: indices (weight shape with the vector axis
+    divided by the vector size) -> LUT rows."""
+    idx = np.asarray(op.indices.val).astype(np.int64)
+    src = op.lut.op
+    lut = _decode_shift_scale(src) if src.op_type == "constexpr_blockwise_shift_scale" else np.asarray(op.lut.val)
+    if any(d != 1 for d in lut.shape[:-2]):
+        raise ValueError(f"{op.name}: grouped LUTs are not decoded here")
+    lut = lut.reshape(lut.shape[-2], lut.shape[-1])
+    vsize = lut.shape[-1]
+    if vsize == 1:
+        return lut[idx, 0]
+    axis = int(op.vector_axis.val) % idx.ndim
+    vec = np.moveaxis(lut[idx], -1, axis + 1)  # each vector right after its own axis
+    shape = list(idx.shape)
+    shape[axis] *= vsize
+    return vec.reshape(shape)
+
+
+def _same_layout(codes: np.ndarray, ref: np.ndarray) -> bool:
+    """Core ML weight codes equal PyTorch's: same layout (conv OIHW/OIW, linear (out, in)) or the
+    transposed (1, in, out) that a Linear lowered to matmul gets."""
+    if codes.shape == ref.shape:
+        return bool(np.array_equal(codes, ref))
+    if ref.ndim == 2 and codes.squeeze().shape == ref.T.shape:
+        return bool(np.array_equal(codes.squeeze(), ref.T))
+    return False
+
+
+def _feature(f) -> tuple[str, list[int], str]:
+    ft = _ct().proto.FeatureTypes_pb2.ArrayFeatureType
+    a = f.type.multiArrayType
+    return f.name, list(a.shape), ft.ArrayDataType.Name(a.dataType)
+
+
+def static_check(path: Path, model: nn.Module, packed: bool = True) -> dict:
+    """What can be verified without macOS: the interface, and that every ternary weight is in
+    the package as a LUT that decodes (by hand, and by coremltools) to {-s, 0, s} with exactly
+    PyTorch's codes, s within fp16 rounding; no other weight is ternary-valued float."""
+    from coremltools.converters.mil.mil import types
+
+    ml, prog = _load_program(str(path))
+    spec = ml.get_spec()
+    res = {"spec_version": spec.specificationVersion,
+           "inputs": [_feature(f) for f in spec.description.input],
+           "outputs": [_feature(f) for f in spec.description.output]}
+    with torch.no_grad():
+        ref = model(torch.zeros(1, 1, 32, 128))
+    want_io = [(n, list(r.shape), "INT32" if n in INT_OUTPUTS else "FLOAT32") for n, r in zip(OUTPUT_NAMES, ref)]
+    res["interface_ok"] = res["inputs"] == [("pixels", [1, 1, 32, 128], "FLOAT32")] and \
+        [tuple(o) for o in res["outputs"]] == want_io
+    if not packed:
+        return {**res, "ok": res["interface_ok"]}
+
+    ops = list(prog.functions["main"].operations)
+    luts = [op for op in ops if op.op_type == "constexpr_lut_to_dense"]
+    stats = ternary_stats(model, ternary_names(model))
+    want = sorted((s["numel"], s["counts"]) for s in stats.values())
+    scales = {}
+    for s in stats.values():
+        scales.setdefault((s["numel"], s["counts"]), []).append(s["scale"])
+    params = dict(model.named_parameters())
+    torch_codes = {n: np.round((params[n] / stats[n]["scale"]).detach().numpy()) for n in stats}
+    by_key = {}
+    for n, st in stats.items():
+        by_key.setdefault((st["numel"], st["counts"]), []).append(n)
+    got, problems, kinds, rel, matched = [], [], {}, 0.0, set()
+    for op in luts:
+        w = _decode_lut(op)
+        src = op.lut.op  # coremltools' own decoders (materialized_val_inference needs a const lut)
+        ct_lut = src.materialized_val_inference() if src.op_type == "constexpr_blockwise_shift_scale" else op.lut.val
+        ct_w = op.decompress(op.indices.val, ct_lut, None if op.vector_axis is None else op.vector_axis.val)
+        if not np.array_equal(w, np.asarray(ct_w)):
+            problems.append(f"{op.name}: hand decoding differs from coremltools'")
+        if not _is_ternary(w):
+            problems.append(f"{op.name}: not ternary after decoding")
+        s = float(np.abs(w).max())
+        codes = np.round(w / s)
+        key = (w.size, tuple(int((codes == c).sum()) for c in (-1, 0, 1)))
+        got.append(key)
+        placed = next((n for n in by_key.get(key, []) if _same_layout(codes, torch_codes[n])), None)
+        if placed is None:
+            problems.append(f"{op.name}: no PyTorch weight has these codes in this layout")
+        else:
+            matched.add(placed)
+        if key in scales:
+            rel = max(rel, min(abs(s - c) / c for c in scales[key]))
+        lut_shape = op.lut.shape
+        kind = f"{int(np.log2(lut_shape[-2]))}-bit index, vector {lut_shape[-1]}" + \
+            (", int8 LUT" if op.lut.op.op_type == "constexpr_blockwise_shift_scale" else f", {types.builtin_to_string(op.lut.dtype)} LUT")
+        kinds[kind] = kinds.get(kind, 0) + 1
+    got.sort()
+    left = [op.name for op in ops if op.op_type == "const" and op.outputs[0].val is not None
+            and any(c.op_type in WEIGHT_USERS for c in op.outputs[0].child_ops)
+            and np.asarray(op.outputs[0].val).ndim >= 2 and np.asarray(op.outputs[0].val).dtype.kind == "f"
+            and _is_ternary(np.asarray(op.outputs[0].val))]
+    res.update(lut_ops=len(luts), lut_kinds=kinds, ternary_weights=len(want), lut_weights=sum(g[0] for g in got),
+               codes_match=got == want, weights_matched_elementwise=len(matched), scale_max_rel_err=rel, dense_ternary_consts_left=left, problems=problems[:5])
+    res["ok"] = bool(res["interface_ok"] and res["codes_match"] and len(matched) == len(stats) and not problems and not left and rel < 2.0 ** -10)
+    return res
