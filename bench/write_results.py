@@ -79,6 +79,22 @@ def tiers_section(t: dict | None) -> list[str]:
     return out + [""]
 
 
+def export_section(e: dict | None) -> list[str]:
+    if not e:
+        return []
+    status = {(a["format"], a["weights"]): a for a in e["parity"]["artifacts"]}
+    out = ["## Export and parity", "", f"`{e['command']}`", "",
+           "bits per ternary weight = 8 x (artifact bytes - bytes of every non-ternary tensor, iSTFT basis included, "
+           "at the backend's float width) / ternary weights; format overhead counts against it.", "",
+           "| artifact | bytes | bits / ternary w | parity | mel max abs | waveform max abs |", "|---|---|---|---|---|---|"]
+    for a in e["export"]["artifacts"]:
+        p = status[(a["format"], a["weights"])]
+        run = p["status"] if p["status"] != "not-run" else f"not run ({p['reason']}); static check {'ok' if p['static_check']['ok'] else 'FAILED'}"
+        out.append(f"| {a['path']} | {a['bytes']:,} | {a['bits_per_ternary_weight']:.2f} | {run} "
+                   f"| {num(p.get('mel_max_abs'), '.1e')} | {num(p.get('waveform_max_abs'), '.1e')} |")
+    return out + ["", f"Parity images: {e['parity']['images']} ({', '.join(e['parity']['words'])}, clean and noisy).", ""]
+
+
 def main() -> None:
     out = ["# Benchmark results", "", f"Machine and versions: {machine()}", "",
            "Every number below was measured by the script named beside it and is read from",
@@ -133,6 +149,7 @@ def main() -> None:
                 "(see the loss columns above). The MCD column of the model's audio (~31 dB) is far above the",
                 "vocoder's 5.5 dB on espeak-ng's own mels and has not been explained yet.", ""]
     out += tiers_section(load("tiers"))
+    out += export_section(load("export"))
     (HERE / "RESULTS.md").write_text("\n".join(out) + "\n")
 
 
