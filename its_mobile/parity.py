@@ -40,8 +40,11 @@ def compare(ref: dict[str, np.ndarray], got: dict[str, np.ndarray], settings: di
              for k in EXACT}
     mel = float(np.abs(ref["mel"] - got["mel"]).max())
     wav = float(np.abs(ref["waveform"] - got["waveform"]).max())
+    noise = float(((ref["waveform"] - got["waveform"]) ** 2).sum())
+    snr = 10 * np.log10(float((ref["waveform"] ** 2).sum()) / noise) if noise > 0 else float("inf")
     ok = all(equal.values()) and mel <= settings["mel_atol"] and wav <= settings["waveform_atol"]
-    return {"ok": ok, "equal": equal, "mel_max_abs": mel, "waveform_max_abs": wav}
+    return {"ok": ok, "equal": equal, "mel_max_abs": mel, "mel_rel": mel / max(float(np.abs(ref["mel"]).max()), 1e-9),
+            "waveform_max_abs": wav, "snr_db": float(snr)}
 
 
 def check_artifact(entry: dict, out_dir: Path, images: np.ndarray, refs: list[dict], model) -> dict:
@@ -57,31 +60,42 @@ def check_artifact(entry: dict, out_dir: Path, images: np.ndarray, refs: list[di
     try:
         runs = [dict(zip(OUTPUT_NAMES, module.run(path, [img[None]], settings))) for img in images]
     except RuntimeUnavailable as e:
-        return {**result, "status": "not-run", "reason": str(e)}
+        static = result.get("static_check", {}).get("ok", False)
+        return {**result, "status": "not-run", "level": "structural", "passed": static, "reason": str(e)}
     per_image = [compare(r, g, settings) for r, g in zip(refs, runs)]
-    return {**result, "status": "pass" if all(p["ok"] for p in per_image) else "fail", "images": len(per_image),
+    ok = all(p["ok"] for p in per_image)
+    return {**result, "status": "pass" if ok else "fail", "level": "numeric", "passed": ok, "images": len(per_image),
+            "phoneme_agreement": float(np.mean([p["equal"]["phonemes"] for p in per_image])),
+            "max_rel_err": max(p["mel_rel"] for p in per_image),
+            "min_waveform_snr_db": min(p["snr_db"] for p in per_image),
             "mel_max_abs": max(p["mel_max_abs"] for p in per_image),
             "waveform_max_abs": max(p["waveform_max_abs"] for p in per_image),
             "exact_outputs_equal": all(all(p["equal"].values()) for p in per_image),
             "failed_images": [i for i, p in enumerate(per_image) if not p["ok"]]}
 
 
-def parity(out_dir: Path) -> dict:
-    """Check every artifact listed in OUT/export-report.json; write OUT/parity-report.json."""
-    out_dir = Path(out_dir)
+def parity(path: Path) -> dict:
+    """Check every artifact listed in OUT/export-report.json (PATH = OUT), or one of them
+    (PATH = OUT/artifact); write OUT/parity-report.json."""
+    path = Path(path)
+    out_dir, only = (path, None) if path.is_dir() and path.suffix != ".mlpackage" else (path.parent, path.name)
     try:
         report = json.loads((out_dir / REPORT).read_text())
         artifacts = report["artifacts"]
         source = None if report["checkpoint"] is None else Path(report["checkpoint"])
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise BadInput(f"{out_dir} has no readable {REPORT} (run `its-mobile export` first)") from e
+    if only is not None:
+        artifacts = [a for a in artifacts if a.get("path") == only]
+        if not artifacts or not path.exists():
+            raise BadInput(f"{path} is not an artifact listed in {out_dir / REPORT}")
     model, _, _ = ternary_model(source, report.get("tier"))
     images = parity_images()
     with torch.inference_mode():
         refs = [{k: v.numpy() for k, v in zip(OUTPUT_NAMES, model(torch.from_numpy(img[None])))} for img in images]
     results = [check_artifact(a, out_dir, images, refs, model) for a in artifacts]
     out = {"words": list(WORDS), "images": len(images), "artifacts": results,
-           "passed": all(r["status"] != "fail" for r in results)}
+           "passed": all(r["passed"] for r in results)}
     tmp = out_dir / (PARITY_REPORT + ".tmp")
     tmp.write_text(json.dumps(out, indent=1))
     os.replace(tmp, out_dir / PARITY_REPORT)

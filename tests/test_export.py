@@ -38,7 +38,11 @@ def test_export_report(exported):
 
 
 def test_parity_gate(exported):
-    r = cli("parity", str(exported))
+    r = cli("parity", str(exported), "--json")
+    last = json.loads(r.stdout.strip().splitlines()[-1])
+    levels = {(a["format"], a["weights"]): (a["level"], a["passed"]) for a in last["artifacts"]}
+    assert levels[("executorch", "packed")] == ("numeric", True) and levels[("tflite", "packed")] == ("numeric", True)
+    assert last["passed"] and all(a["phoneme_agreement"] == 1.0 for a in last["artifacts"] if a["level"] == "numeric")
     report = json.loads((exported / "parity-report.json").read_text())
     status = {(a["format"], a["weights"]): a["status"] for a in report["artifacts"]}
     for fmt in ("executorch", "tflite"):
@@ -67,8 +71,18 @@ def test_parity_fails_on_other_weights(exported, tiny_run, tmp_path):
     assert "fail" in r.stdout
 
 
+def test_parity_of_one_artifact(exported):
+    packed = next(exported.glob("*-packed.tflite"))
+    r = cli("parity", str(packed), "--json")
+    assert r.returncode == 0, r.stderr
+    assert [a["path"] for a in json.loads(r.stdout.strip().splitlines()[-1])["artifacts"]] == [packed.name]
+
+
 def test_export_bad_input(tmp_path, tiny_packed):
     r = cli("export", "--checkpoint", str(tiny_packed), "--tier", "huge", "-o", str(tmp_path / "x"))
     assert r.returncode == 2 and "unknown tier" in r.stderr
     r = cli("parity", str(tmp_path))
     assert r.returncode == 2 and "export-report.json" in r.stderr and "Traceback" not in r.stderr
+    (tmp_path / "file").write_text("x")
+    r = cli("export", "--format", "tflite", "-o", str(tmp_path / "file"))
+    assert r.returncode == 2 and "not a directory" in r.stderr
