@@ -62,6 +62,8 @@ def check_artifact(entry: dict, out_dir: Path, images: np.ndarray, refs: list[di
     except RuntimeUnavailable as e:
         static = result.get("static_check", {}).get("ok", False)
         return {**result, "status": "not-run", "level": "structural", "passed": static, "reason": str(e)}
+    except Exception as e:  # a corrupted or foreign file: the runtimes raise many kinds
+        raise BadInput(f"{path.name} cannot be run by the {settings['runtime']} ({type(e).__name__})") from e
     per_image = [compare(r, g, settings) for r, g in zip(refs, runs)]
     ok = all(p["ok"] for p in per_image)
     return {**result, "status": "pass" if ok else "fail", "level": "numeric", "passed": ok, "images": len(per_image),

@@ -78,6 +78,16 @@ def test_parity_of_one_artifact(exported):
     assert [a["path"] for a in json.loads(r.stdout.strip().splitlines()[-1])["artifacts"]] == [packed.name]
 
 
+def test_parity_corrupted_artifact(exported, tmp_path):
+    report = json.loads((exported / "export-report.json").read_text())
+    report["artifacts"] = [a for a in report["artifacts"] if a["format"] == "tflite" and a["weights"] == "packed"]
+    data = (exported / report["artifacts"][0]["path"]).read_bytes()
+    (tmp_path / report["artifacts"][0]["path"]).write_bytes(data[: len(data) // 3])
+    (tmp_path / "export-report.json").write_text(json.dumps(report))
+    r = cli("parity", str(tmp_path))
+    assert r.returncode == 2 and "cannot be run" in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
 def test_export_bad_input(tmp_path, tiny_packed):
     r = cli("export", "--checkpoint", str(tiny_packed), "--tier", "huge", "-o", str(tmp_path / "x"))
     assert r.returncode == 2 and "unknown tier" in r.stderr
