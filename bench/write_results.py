@@ -95,6 +95,20 @@ def export_section(e: dict | None) -> list[str]:
     return out + ["", f"Parity images: {e['parity']['images']} ({', '.join(e['parity']['words'])}, clean and noisy).", ""]
 
 
+def export_latency_section(e: dict | None) -> list[str]:
+    if not e:
+        return []
+    lat = e["latency"]
+    out = ["### Packed against dense in the runtimes (`python bench/bench_export_latency.py OUT`)", "",
+           f"One thread, {e['runs']} interleaved runs after 10 warm-ups, one word image -> waveform. {e['machine']}", "",
+           "| artifact | p50 ms | p90 ms | packed / dense p50 | init (once, ms) |", "|---|---|---|---|---|"]
+    for k, v in lat.items():
+        twin = lat.get(k.replace("-packed", "-dense")) if "-packed" in k else None
+        ratio = f"{v['p50_ms'] / twin['p50_ms']:.2f}x" if twin else "-"
+        out.append(f"| {k} | {v['p50_ms']:.1f} | {v['p90_ms']:.1f} | {ratio} | {num(v.get('init_ms'), '.1f')} |")
+    return out + [""]
+
+
 def main() -> None:
     out = ["# Benchmark results", "", f"Machine and versions: {machine()}", "",
            "Every number below was measured by the script named beside it and is read from",
@@ -150,6 +164,7 @@ def main() -> None:
                 "vocoder's 5.5 dB on espeak-ng's own mels and has not been explained yet.", ""]
     out += tiers_section(load("tiers"))
     out += export_section(load("export"))
+    out += export_latency_section(load("export_latency"))
     (HERE / "RESULTS.md").write_text("\n".join(out) + "\n")
 
 
