@@ -36,7 +36,7 @@ def word_png(path: Path, mode: str = "L") -> Path:
 
 def test_help_and_version():
     assert cli("--version").stdout.startswith("its-mobile, version")
-    for cmd in ("data", "train", "speak", "eval"):
+    for cmd in ("data", "train", "speak", "eval", "inspect", "export", "parity"):
         r = cli(cmd, "--help")
         assert r.returncode == 0 and "Usage:" in r.stdout, cmd
 
