@@ -115,14 +115,14 @@ def main() -> None:
            "`bench/results/*.json` by `bench/write_results.py`; rerun a script to refresh its part.", ""]
     train = load("training")
     if train:
-        out += ["## Training of the shipped default (`its-mobile train --preset full`)", "",
+        out += ["## Training of the float model (`its-mobile train --preset full`; the packed default is fine-tuned from it, see Compression)", "",
                 "| stage | steps | samples seen | wall s | CPU s | first loss | last loss |", "|---|---|---|---|---|---|---|"]
         for stage, r in train["stages"].items():
             out.append(f"| {stage} | {r['step']} | {r['samples']:,} | {r['seconds']:.0f} | {r['cpu_seconds']:.0f} "
                        f"| {r['loss_curve'][0][1]:.3f} | {r['loss_curve'][-1][1]:.3f} |")
         out += ["", train.get("note", ""), ""]
     for name, title in (("eval_teacher", "Teacher (`its-mobile eval --checkpoint runs/full/teacher_its.safetensors`)"),
-                        ("eval_student", "Student, the shipped default (`its-mobile eval`)")):
+                        ("eval_student", "Float student at step 15,500, the default before the packed model (`its-mobile eval --checkpoint runs/full/student_its.safetensors`)")):
         ev = load(name)
         if ev:
             out += eval_table(ev, title)
