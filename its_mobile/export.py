@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from its_mobile import checkpoint
-from its_mobile.compress.ternary import quantize, ternary_names
+from its_mobile.compress.ternary import ternarize_, ternary_names
 from its_mobile.errors import BadInput, MissingDependency
 from its_mobile.model.its import ITS, example_inputs
 
@@ -30,10 +30,7 @@ def ternary_model(path: Path | None, tier: str | None) -> tuple[ITS, dict, list[
     model, info = checkpoint.load_model(path, tier)
     names = ternary_names(model)
     if info.get("kind") != "its-packed":
-        params = dict(model.named_parameters())
-        for name in names:
-            codes, scale = quantize(params[name])
-            params[name].data = codes.float() * scale
+        ternarize_(model, names)
     return model, info, names
 
 
