@@ -71,6 +71,10 @@ def data(n: int, n_eval: int, n_speech: int, n_audio: int, seed: int, workers: i
 @click.option("--steps", type=click.IntRange(1), help="Override the preset's steps per stage.")
 @click.option("--minutes", type=float, help="Stop each stage after this many minutes (resume later).")
 @click.option("--threads", type=click.IntRange(1), help="Torch threads (default: all cores).")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
+              help="auto: CUDA when a GPU is present (bfloat16 autocast), else the CPU.")
+@click.option("--batch", type=click.IntRange(1), help="Override the preset's batch size per stage (e.g. 256 on a GPU).")
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), help="Override the preset's peak learning rate.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--ternary", is_flag=True,
               help="Compress a trained run: fine-tune its stages with 1.58-bit weights into OUT/ternary-TIERS "
@@ -79,7 +83,8 @@ def data(n: int, n_eval: int, n_speech: int, n_audio: int, seed: int, workers: i
               help="With --ternary: nested tiers trained together in one pass (large, base, small).")
 @_friendly
 def train(preset: str, data_dir: Path | None, out: Path, stages: tuple[str, ...], steps: int | None,
-          minutes: float | None, threads: int | None, seed: int, ternary: bool, tiers: str) -> None:
+          minutes: float | None, threads: int | None, device: str, batch: int | None, lr: float | None,
+          seed: int, ternary: bool, tiers: str) -> None:
     """Train the acoustic model, vocoder, teacher and distilled student; assemble both models.
 
     With --ternary, compress the trained run OUT instead: the acoustic, vocoder and student
@@ -95,6 +100,11 @@ def train(preset: str, data_dir: Path | None, out: Path, stages: tuple[str, ...]
 
     if threads:
         torch.set_num_threads(threads)
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    elif device == "cuda" and not torch.cuda.is_available():
+        raise BadInput("--device cuda: this torch sees no CUDA GPU (use --device cpu or auto)")
+    sizing = {"steps": steps, "minutes": minutes, "device": device, "batch": batch, "lr": lr}
     if data_dir is None:
         if preset != "tiny":
             raise BadInput("--data is required for the full preset (make it with `its-mobile data`)")
@@ -110,14 +120,14 @@ def train(preset: str, data_dir: Path | None, out: Path, stages: tuple[str, ...]
         run = out / f"ternary-{'-'.join(chosen)}"
         spec = Compression(source=out, tiers=chosen)
         for stage in stages or COMPRESSED_STAGES:
-            r = run_stage(stage, data, p, run, seed=seed, minutes=minutes, steps=steps, compression=spec)
+            r = run_stage(stage, data, p, run, seed=seed, compression=spec, **sizing)
             click.echo(f"{stage} ({', '.join(chosen)}): step {r['step']}, loss {r['loss_curve'][-1][1]:.4f}, "
                        f"{r['seconds']:.0f} s")
         if all((run / f"{s}.safetensors").exists() for s in COMPRESSED_STAGES):
             click.echo(f"packed: {assemble_packed(run, data, p, chosen)}")
         return
     for stage in stages or STAGES:
-        r = run_stage(stage, data, p, out, seed=seed, minutes=minutes, steps=steps)
+        r = run_stage(stage, data, p, out, seed=seed, **sizing)
         click.echo(f"{stage}: step {r['step']}, loss {r['loss_curve'][-1][1]:.4f}, {r['seconds']:.0f} s")
     if all((out / f"{s}.safetensors").exists() for s in STAGES):
         for role, path in assemble(out, data, p).items():

@@ -6,6 +6,7 @@ from its_mobile.data.dataset import load
 from its_mobile.infer import speak_pixels
 from its_mobile.train.loop import run_stage
 from its_mobile.train.presets import PRESETS, StageSpec
+from tests.test_cli import cli
 
 
 def test_tiny_preset_lowers_every_loss(tiny_run):
@@ -39,3 +40,17 @@ def test_resume_continues_where_it_stopped(tiny_data, tmp_path):
     for k, v in whole.items():
         if k.startswith("model."):
             torch.testing.assert_close(v, halves[k], rtol=1e-5, atol=1e-6)
+
+
+def test_train_command_takes_device_batch_and_lr(tiny_data, tmp_path):
+    """`--batch` and `--steps` size the run (samples = steps x batch); `--device cuda` without a
+    GPU is a one-line error."""
+    args = ["train", "--preset", "tiny", "--data", str(tiny_data), "--out", str(tmp_path), "--stage", "acoustic",
+            "--steps", "2", "--batch", "5", "--lr", "1e-3"]
+    done = cli(*args, "--device", "cpu")
+    assert done.returncode == 0, done.stderr
+    _, info = checkpoint.load(tmp_path / "acoustic.safetensors")
+    assert (info["step"], info["samples"]) == (2, 10)
+    if not torch.cuda.is_available():
+        refused = cli(*args, "--device", "cuda")
+        assert refused.returncode == 2 and "no CUDA" in refused.stderr and "Traceback" not in refused.stderr

@@ -123,7 +123,7 @@ def stage_loss(stage: str, forward: Callable, batch: dict) -> tuple[torch.Tensor
     if stage == "acoustic":
         mask = phone_mask(batch["phones"])
         mel, log_dur, durations, _ = forward(batch["phones"], mask, batch["durations"])
-        frames = (torch.arange(MAX_FRAMES).view(1, 1, -1) < durations.sum(1).view(-1, 1, 1)).float()
+        frames = (torch.arange(MAX_FRAMES, device=durations.device).view(1, 1, -1) < durations.sum(1).view(-1, 1, 1)).float()
         return losses.mel_loss(mel, batch["mel"], frames) + losses.duration_loss(log_dur, batch["durations"], mask), mel
     if stage == "vocoder":
         wav = forward(batch["mel"])
@@ -203,16 +203,21 @@ def run_stage(
     steps: int | None = None,
     progress: bool = True,
     compression: Compression | None = None,
+    device: str = "cpu",
+    batch: int | None = None,
+    lr: float | None = None,
 ) -> dict:
     """Train (or resume) one stage until its step count or the time budget; return its record.
 
-    `steps` overrides the preset's step count (the schedule stretches to it), for a run sized
-    to the time at hand. With `compression`, the stage starts from the float checkpoint in
-    compression.source and trains ternary nested tiers (see the module docstring).
+    `steps`, `batch` and `lr` override the preset's (the schedule stretches to `steps`), for a
+    run sized to the machine and time at hand. With `compression`, the stage starts from the
+    float checkpoint in compression.source and trains ternary nested tiers (see the module
+    docstring). On CUDA the forward passes run in bfloat16 autocast.
     """
     spec: StageSpec = (preset.stages if compression is None else preset.compressed)[stage]
-    if steps is not None:
-        spec = StageSpec(steps, spec.batch, spec.lr, min(spec.warmup, steps // 10 + 1))
+    if steps is not None or batch is not None or lr is not None:
+        n = steps or spec.steps
+        spec = StageSpec(n, batch or spec.batch, lr or spec.lr, min(spec.warmup, n // 10 + 1))
     n_phones = len(data.meta["inventory"])
     torch.manual_seed(seed)
     module = build(stage, preset, n_phones)
@@ -225,10 +230,13 @@ def run_stage(
         record = {k: info[k] for k in record}
     elif compression is not None:
         module.load_state_dict(load_stage_module(compression.source, stage, preset, n_phones).state_dict())
+    module.to(device)
+    _optimizer_to(opt, device)
     teacher = None
     if stage == "student":
         teacher = (load_stage_module(run_dir, "teacher", preset, n_phones) if compression is None else
-                   load_stage_module(compression.source, compression.teacher_stage, preset, n_phones))
+                   load_stage_module(compression.source, compression.teacher_stage, preset, n_phones)).to(device)
+    autocast = torch.autocast("cuda", torch.bfloat16, enabled=torch.device(device).type == "cuda")
     forwards = _forwards(stage, module, preset, n_phones, compression)
     batches = Batches(data, stage, preset, seed)
     module.train()
@@ -248,11 +256,12 @@ def run_stage(
         step = record["step"]
         for g in opt.param_groups:
             g["lr"] = _lr(spec, step)
-        batch = batches(step, spec.batch)
-        if teacher is not None:
-            with torch.no_grad():
-                batch["target"] = teacher(batch["pixels"])
-        loss = step_loss(stage, forwards, batch, step)
+        inputs = {k: v.to(device, non_blocking=True) for k, v in batches(step, spec.batch).items()}
+        with autocast:
+            if teacher is not None:
+                with torch.no_grad():
+                    inputs["target"] = teacher(inputs["pixels"]).float()
+            loss = step_loss(stage, forwards, inputs, step)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         nn.utils.clip_grad_norm_(module.parameters(), 1.0)
@@ -273,6 +282,14 @@ def run_stage(
     bar.close()
     save()
     return record
+
+
+def _optimizer_to(opt: torch.optim.Optimizer, device: str) -> None:
+    """Move a resumed optimizer's state next to its parameters."""
+    for state in opt.state.values():
+        for k, v in state.items():
+            if torch.is_tensor(v) and k != "step":
+                state[k] = v.to(device)
 
 
 def _forwards(stage: str, module: nn.Module, preset: Preset, n_phones: int,

@@ -20,7 +20,7 @@ def phoneme_ctc(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """
     lengths = (targets != EOS).long().cumprod(1).sum(1)
     log_probs = F.log_softmax(logits.float(), dim=-1).transpose(0, 1)  # (T, B, V)
-    steps = torch.full((logits.shape[0],), logits.shape[1], dtype=torch.long)
+    steps = torch.full((logits.shape[0],), logits.shape[1], dtype=torch.long, device=logits.device)
     return F.ctc_loss(log_probs, targets.long(), steps, lengths, blank=BLANK, zero_infinity=True)
 
 
@@ -61,7 +61,7 @@ def stft_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Multi-resolution STFT (spectral convergence + log magnitude) plus log-mel L1 of waveforms."""
     loss = 0.0
     for n_fft, hop in ((256, 64), (512, 128), (1024, 256)):
-        win = torch.hann_window(n_fft)
+        win = torch.hann_window(n_fft, device=pred.device)
         p = torch.stft(pred, n_fft, hop, window=win, return_complex=True).abs().clamp(min=1e-5)
         t = torch.stft(target, n_fft, hop, window=win, return_complex=True).abs().clamp(min=1e-5)
         loss = loss + torch.linalg.norm(t - p) / torch.linalg.norm(t) + (p.log() - t.log()).abs().mean()
