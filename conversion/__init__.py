@@ -1,6 +1,7 @@
 """Backends: ExecuTorch, Core ML and TFLite. Settings in backends.toml, code in <name>.py,
-each module offering `export(model, example, path, ternary, settings)` and
-`run(path, inputs, settings)`."""
+each module offering `export(model, example, path, ternary, settings)`,
+`runner(path, settings)` (load once, then run on pixels) and `interface(path)` (the input and
+output tensors as the runtime sees them)."""
 
 from __future__ import annotations
 

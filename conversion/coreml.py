@@ -14,9 +14,12 @@ without a runtime; `run` predicts only on macOS.
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import string
 import sys
+import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -171,15 +174,85 @@ def export(model: nn.Module, example: tuple, path: Path, ternary: list[str] | No
     ml.save(str(path))
     debug = Path(path) / "executorch_debug_handle_mapping.json"  # not in the Manifest: debug only
     debug.unlink(missing_ok=True)
+    _make_reproducible(Path(path))
     return info
 
 
-def run(path: Path, inputs: list[np.ndarray], settings: dict) -> list[np.ndarray]:
-    """Core ML prediction, which only macOS has."""
+def _make_reproducible(package: Path) -> None:
+    """Make the same model give the same package bytes. coremltools writes random UUIDs into
+    Manifest.json, the conversion date into the metadata, and protobuf maps in hash order;
+    here the UUIDs are derived from each item's path (Core ML only needs them unique within the
+    package), the date is dropped, and the spec is re-serialized with sorted map keys."""
+    from coremltools.proto import Model_pb2
+
+    manifest = package / "Manifest.json"
+    data = json.loads(manifest.read_text())
+    new = {old: str(uuid.uuid5(uuid.NAMESPACE_URL, f"its-mobile:{item['path']}"))
+           for old, item in data["itemInfoEntries"].items()}
+    root = data["itemInfoEntries"][data["rootModelIdentifier"]]["path"]
+    data["itemInfoEntries"] = {new[old]: item for old, item in data["itemInfoEntries"].items()}
+    data["rootModelIdentifier"] = new[data["rootModelIdentifier"]]
+    manifest.write_text(json.dumps(data, indent=4, sort_keys=True) + "\n")
+    model_file = package / "Data" / root
+    spec = Model_pb2.Model()
+    spec.ParseFromString(model_file.read_bytes())
+    spec.description.metadata.userDefined.pop("com.github.apple.coremltools.conversion_date", None)
+    _renumber(spec.mlProgram)
+    model_file.write_bytes(spec.SerializeToString(deterministic=True))
+
+
+def _renumber(program) -> None:
+    """Rename every op and intermediate var in file order. The graph passes leave the same ops
+    in the same order from run to run, but which of them gets which short name follows
+    Python's string hashing (it changes with PYTHONHASHSEED); numbering the serialized program
+    itself makes the names a function of the graph alone."""
+    for function in program.functions.values():
+        keep = {v.name for v in function.inputs}
+        for block in function.block_specializations.values():
+            keep |= set(block.outputs)
+        ids = (i for i in _short_ids() if i not in keep)
+        renamed: dict[str, str] = {}
+
+        def walk(block) -> None:
+            for op in block.operations:
+                for arg in op.inputs.values():
+                    for binding in arg.arguments:
+                        if binding.WhichOneof("binding") == "name" and binding.name in renamed:
+                            binding.name = renamed[binding.name]
+                if "name" in op.attributes:
+                    op.attributes["name"].immediateValue.tensor.strings.values[0] = next(ids)
+                for out in op.outputs:
+                    if out.name not in keep:
+                        renamed[out.name] = out.name = next(ids)
+                for inner in op.blocks:
+                    walk(inner)
+            block.outputs[:] = [renamed.get(n, n) for n in block.outputs]
+
+        for block in function.block_specializations.values():
+            walk(block)
+
+
+def runner(path: Path, settings: dict) -> Callable[[np.ndarray], list[np.ndarray]]:
+    """Core ML prediction, which only macOS has: load once, run on one pixels array."""
     if sys.platform != "darwin":
         raise RuntimeUnavailable("Core ML prediction needs macOS; checked statically instead")
-    out = _ct().models.MLModel(str(path)).predict({"pixels": np.asarray(inputs[0], np.float32)})
-    return [np.asarray(out[k]) for k in OUTPUT_NAMES]
+    ml = _ct().models.MLModel(str(path))
+
+    def run(pixels: np.ndarray) -> list[np.ndarray]:
+        out = ml.predict({"pixels": np.asarray(pixels, np.float32)})
+        return [np.asarray(out[k]) for k in OUTPUT_NAMES]
+
+    return run
+
+
+def interface(path: Path) -> dict:
+    """Inputs and outputs as the package's model description declares them."""
+    spec = _ct().utils.load_spec(str(path))
+
+    def tensors(features) -> list[dict]:
+        return [{"name": n, "shape": shape, "dtype": dtype.lower()} for n, shape, dtype in map(_feature, features)]
+
+    return {"inputs": tensors(spec.description.input), "outputs": tensors(spec.description.output)}
 
 
 def _load_program(path: str):

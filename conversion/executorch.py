@@ -25,6 +25,7 @@ forward any number of times.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +44,7 @@ from executorch.runtime import Runtime
 
 from its_mobile.compress.packing import _TABLE, pack
 from its_mobile.compress.ternary import split_ternary
+from its_mobile.model.its import OUTPUT_NAMES
 
 
 def _persist_buffers(model: nn.Module) -> nn.Module:
@@ -227,6 +229,30 @@ def load(path: Path):
     return program, program.load_method("forward")
 
 
-def run(path: Path, inputs: list[np.ndarray], settings: dict) -> list[np.ndarray]:
-    _, forward = load(path)
-    return [np.asarray(t) for t in forward.execute([torch.from_numpy(np.asarray(x)) for x in inputs])]
+def runner(path: Path, settings: dict) -> Callable[[np.ndarray], list[np.ndarray]]:
+    """Load once; the returned function runs `forward` on one pixels array."""
+    program, forward = load(path)
+
+    def run(pixels: np.ndarray, _program=program) -> list[np.ndarray]:  # the default keeps the arenas alive
+        return [np.asarray(t) for t in forward.execute([torch.from_numpy(np.asarray(pixels, np.float32))])]
+
+    return run
+
+
+# c10::ScalarType codes of the dtypes the model uses.
+_DTYPES = {3: "int32", 4: "int64", 6: "float32"}
+
+
+def interface(path: Path) -> dict:
+    """`forward`'s tensors as the runtime reads them from the file. A .pte has no tensor names:
+    the input is `pixels` and outputs come by position, in OUTPUT_NAMES order."""
+    meta = Runtime.get().load_program(str(path)).metadata("forward")
+
+    def tensor(name: str, t) -> dict:
+        code = int(t.dtype())
+        return {"name": name, "shape": list(t.sizes()), "dtype": _DTYPES.get(code, f"scalar_type_{code}")}
+
+    names = list(OUTPUT_NAMES) + [f"output_{i}" for i in range(len(OUTPUT_NAMES), meta.num_outputs())]
+    return {"inputs": [tensor("pixels" if i == 0 else f"input_{i}", meta.input_tensor_meta(i))
+                       for i in range(meta.num_inputs())],
+            "outputs": [tensor(names[i], meta.output_tensor_meta(i)) for i in range(meta.num_outputs())]}

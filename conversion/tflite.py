@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -131,11 +132,16 @@ def export(model: nn.Module, example: tuple, path: Path, ternary: list[str] | No
     return info
 
 
-def run(path: Path, inputs: list[np.ndarray], settings: dict) -> list[np.ndarray]:
-    """The default signature on inputs[0] (pixels), outputs in OUTPUT_NAMES order (integers come
-    back int32: litert-torch narrows int64)."""
-    out = _interpreter(str(path)).get_signature_runner()(pixels=np.asarray(inputs[0], np.float32))
-    return [out[k] for k in OUTPUT_NAMES]
+def runner(path: Path, settings: dict, threads: int = 1) -> Callable[[np.ndarray], list[np.ndarray]]:
+    """Load once; the returned function runs the default signature on one pixels array, outputs
+    in OUTPUT_NAMES order (integers come back int32: litert-torch narrows int64)."""
+    signature_runner = _interpreter(str(path), threads).get_signature_runner()
+
+    def run(pixels: np.ndarray) -> list[np.ndarray]:
+        out = signature_runner(pixels=np.asarray(pixels, np.float32))
+        return [out[k] for k in OUTPUT_NAMES]
+
+    return run
 
 
 def _interpreter(path: str, threads: int = 1):
@@ -149,6 +155,18 @@ def signature(path: str) -> dict:
     runner = it.get_signature_runner()
     return {"inputs": {k: (v["shape"].tolist(), np.dtype(v["dtype"]).name) for k, v in runner.get_input_details().items()},
             "outputs": {k: (v["shape"].tolist(), np.dtype(v["dtype"]).name) for k, v in runner.get_output_details().items()}}
+
+
+def interface(path: Path) -> dict:
+    """The default signature's tensors, outputs in OUTPUT_NAMES order (LiteRT binds them by name)."""
+    sig = signature(str(path))
+    rank = {n: i for i, n in enumerate(OUTPUT_NAMES)}
+
+    def tensors(group: dict, order) -> list[dict]:
+        return [{"name": k, "shape": shape, "dtype": dtype} for k, (shape, dtype) in sorted(group.items(), key=order)]
+
+    return {"inputs": tensors(sig["inputs"], lambda kv: kv[0]),
+            "outputs": tensors(sig["outputs"], lambda kv: (rank.get(kv[0], len(rank)), kv[0]))}
 
 
 def delegated_partitions(path: str) -> dict:

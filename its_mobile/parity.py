@@ -58,7 +58,8 @@ def check_artifact(entry: dict, out_dir: Path, images: np.ndarray, refs: list[di
     if hasattr(module, "static_check"):
         result["static_check"] = module.static_check(path, model, entry["weights"] == "packed")
     try:
-        runs = [dict(zip(OUTPUT_NAMES, module.run(path, [img[None]], settings))) for img in images]
+        run = module.runner(path, settings)
+        runs = [dict(zip(OUTPUT_NAMES, run(img[None]))) for img in images]
     except RuntimeUnavailable as e:
         static = result.get("static_check", {}).get("ok", False)
         return {**result, "status": "not-run", "level": "structural", "passed": static, "reason": str(e)}
