@@ -1,5 +1,5 @@
 # Two entry points, each doing its own set-up (idempotent) on a fresh machine with Python 3.11:
-#   make demo   speak a picture of a word with the embedded model
+#   make demo   build the sample Android app around the embedded model (build/)
 #   make test   run the test suite (what CI runs)
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
@@ -17,11 +17,11 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/its-mobile speak --text reading -o reading.wav
-	@echo "listen: reading.wav"
+	$(BIN)/its-mobile build --target android -o build
+	@echo "open build/android in Android Studio, or read build/build-report.html"
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
 clean:
-	rm -rf $(VENV) reading.wav
+	rm -rf $(VENV) build

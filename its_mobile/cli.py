@@ -8,6 +8,7 @@ import json
 import os
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import click
@@ -259,6 +260,50 @@ def export_cmd(fmt: str, tier: str | None, checkpoint: Path | None, weights: str
     for a in report["artifacts"]:
         click.echo(f"{a['path']}: {a['bytes']:,} bytes, {a['bits_per_ternary_weight']:.2f} bits per ternary weight")
     click.echo(f"report: {out / 'export-report.json'}")
+
+
+@main.command()
+@click.option("--target", type=click.Choice(["android", "ios", "all"]), default="android", show_default=True,
+              help="Which sample app to build.")
+@click.option("--runtime", type=click.Choice(["litert", "executorch", "coreml"]),
+              help="Android: litert (default; .tflite with int2 weights) or executorch (.pte). iOS: coreml.")
+@click.option("--tier", help="Nested tier to bundle (default: the checkpoint's largest; see `its-mobile inspect`).")
+@click.option("--checkpoint", type=click.Path(path_type=Path), help="Model (default: the embedded one).")
+@click.option("--allow-parity-failure", is_flag=True,
+              help="Bundle an artifact even when it fails parity (recorded in the report).")
+@click.option("-o", "--out", "out", type=click.Path(path_type=Path), default=Path("build"), show_default=True,
+              help="Output directory: OUT/<target>/, OUT/<target>.zip, OUT/build-report.json and .html.")
+@_friendly
+def build(target: str, runtime: str | None, tier: str | None, checkpoint: Path | None, allow_parity_failure: bool,
+          out: Path) -> None:
+    """Export, check parity and bundle the model into a sample Android or iOS app project.
+
+    Writes the project folder, a reproducible zip of it and a build report. An artifact that
+    fails parity is not bundled (exit 1) unless --allow-parity-failure.
+    """
+    from its_mobile.bundle.build import build as build_bundle
+
+    targets = ["android", "ios"] if target == "all" else [target]
+    if runtime is not None and len(targets) > 1:
+        raise BadInput("--runtime applies to one target; build android and ios separately to choose it")
+    total = 6 * len(targets) + 1  # export, parity, manifest, latency, project, write per target; move
+    done = iter(range(1, total + 1))
+    start = time.perf_counter()
+
+    def step(name: str) -> None:
+        click.echo(f"[{next(done, total)}/{total} {time.perf_counter() - start:4.0f} s] {name}", err=True)
+
+    report = build_bundle(targets, out, checkpoint, tier, runtime, allow_parity_failure, step)
+    for t in report["targets"]:
+        p = t["parity"]
+        lat = t["host_latency"]
+        click.echo(f"{t['target']} ({t['runtime']}): {out / t['project']}/ and {out / t['zip']} "
+                   f"({t['zip_bytes']:,} bytes); model {t['model_bytes']:,} bytes, "
+                   f"{t['bits_per_ternary_weight']:.2f} bits per ternary weight")
+        click.echo(f"  parity: {'pass' if p['passed'] else 'FAIL'} ({p['level']})"
+                   + (f"; host latency p50 {lat['p50_ms']:.1f} ms" if lat["measured"] else f"; {lat['reason']}"))
+        click.echo(f"  not checked here: {'; '.join(t['not_checked'])}")
+    click.echo(f"report: {out / 'build-report.html'} ({report['seconds']:.0f} s)")
 
 
 @main.command(name="parity")
