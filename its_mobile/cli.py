@@ -49,14 +49,31 @@ def main() -> None:
               help="Of those, words whose audio is kept for the vocoder.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--workers", type=click.IntRange(1), default=1, show_default=True, help="Worker processes.")
+@click.option("--shards", type=click.IntRange(1), default=1, show_default=True,
+              help="Split the work into this many independent shards (e.g. one per machine).")
+@click.option("--shard-index", type=click.IntRange(0), help="With --shards: which shard (0-based) to write into OUT.")
+@click.option("--merge", "merge", is_flag=True, help="Join the SHARDS directories into OUT (the bytes of one run).")
 @click.option("--out", "out", type=click.Path(path_type=Path), required=True, help="Data directory to write.")
+@click.argument("shard_dirs", nargs=-1, type=click.Path(path_type=Path))
 @_friendly
-def data(n: int, n_eval: int, n_speech: int, n_audio: int, seed: int, workers: int, out: Path) -> None:
-    """Generate word images, phonemes, durations and mel targets (offline, deterministic)."""
-    from its_mobile.data.dataset import DataSpec, generate
+def data(n: int, n_eval: int, n_speech: int, n_audio: int, seed: int, workers: int, shards: int,
+         shard_index: int | None, merge: bool, out: Path, shard_dirs: tuple[Path, ...]) -> None:
+    """Generate word images, phonemes, durations and mel targets (offline, deterministic).
 
+    Sharded: run `its-mobile data --shards K --shard-index I --out S_I` for I = 0..K-1 (on any
+    machines), then `its-mobile data --merge --out DATA S_0 ... S_K-1`.
+    """
+    from its_mobile.data.dataset import DataSpec, generate, merge_shards
+
+    if merge:
+        click.echo(f"wrote {merge_shards(list(shard_dirs), out)}")
+        return
+    if shard_dirs:
+        raise BadInput("shard directories are only read with --merge")
+    if (shards > 1) != (shard_index is not None):
+        raise BadInput("--shards K and --shard-index I go together")
     spec = DataSpec(n=n, n_eval=n_eval, n_speech=n_speech, n_audio=min(n_audio, n_speech), seed=seed)
-    path = generate(out, spec, workers=workers)
+    path = generate(out, spec, workers=workers, shard=(shard_index or 0, shards))
     click.echo(f"wrote {path}")
 
 
@@ -88,6 +105,9 @@ def train(preset: str, data_dir: Path | None, out: Path, stages: tuple[str, ...]
           seed: int, ternary: bool, tiers: str) -> None:
     """Train the acoustic model, vocoder, teacher and distilled student; assemble both models.
 
+    Under torchrun (`torchrun --nproc_per_node N -m its_mobile train ...`) the ranks split
+    every batch and average their gradients (gloo on CPU, NCCL on CUDA); rank 0 writes.
+
     With --ternary, compress the trained run OUT instead: the acoustic, vocoder and student
     stages are fine-tuned with ternary weights and all --tiers at once, then packed.
     """
@@ -97,6 +117,7 @@ def train(preset: str, data_dir: Path | None, out: Path, stages: tuple[str, ...]
     from its_mobile.data.dataset import DataSpec, generate, load
     from its_mobile.train.assemble import assemble, assemble_packed
     from its_mobile.train.loop import Compression, run_stage
+    from its_mobile.train import distributed
     from its_mobile.train.presets import COMPRESSED_STAGES, PRESETS, STAGES
 
     if threads:
@@ -105,13 +126,17 @@ def train(preset: str, data_dir: Path | None, out: Path, stages: tuple[str, ...]
         device = "cuda" if torch.cuda.is_available() else "cpu"
     elif device == "cuda" and not torch.cuda.is_available():
         raise BadInput("--device cuda: this torch sees no CUDA GPU (use --device cpu or auto)")
-    sizing = {"steps": steps, "minutes": minutes, "device": device, "batch": batch, "lr": lr}
+    ranks = distributed.init(device)  # one rank, or those torchrun started
+    device = distributed.device_for(device, ranks)
+    say = click.echo if ranks.main else (lambda *_: None)
+    sizing = {"steps": steps, "minutes": minutes, "device": device, "batch": batch, "lr": lr, "ranks": ranks}
     if data_dir is None:
         if preset != "tiny":
             raise BadInput("--data is required for the full preset (make it with `its-mobile data`)")
         data_dir = out / "data"
-        if not (data_dir / "meta.json").exists():
+        if ranks.main and not (data_dir / "meta.json").exists():
             generate(data_dir, DataSpec(n=2000, n_eval=50, n_speech=400, n_audio=100, seed=seed))
+        distributed.barrier(ranks)
     data = load(data_dir)
     p = PRESETS[preset]
     if ternary:
@@ -122,17 +147,17 @@ def train(preset: str, data_dir: Path | None, out: Path, stages: tuple[str, ...]
         spec = Compression(source=out, tiers=chosen)
         for stage in stages or COMPRESSED_STAGES:
             r = run_stage(stage, data, p, run, seed=seed, compression=spec, **sizing)
-            click.echo(f"{stage} ({', '.join(chosen)}): step {r['step']}, loss {r['loss_curve'][-1][1]:.4f}, "
+            say(f"{stage} ({', '.join(chosen)}): step {r['step']}, loss {r['loss_curve'][-1][1]:.4f}, "
                        f"{r['seconds']:.0f} s")
-        if all((run / f"{s}.safetensors").exists() for s in COMPRESSED_STAGES):
-            click.echo(f"packed: {assemble_packed(run, data, p, chosen)}")
+        if ranks.main and all((run / f"{s}.safetensors").exists() for s in COMPRESSED_STAGES):
+            say(f"packed: {assemble_packed(run, data, p, chosen)}")
         return
     for stage in stages or STAGES:
         r = run_stage(stage, data, p, out, seed=seed, **sizing)
-        click.echo(f"{stage}: step {r['step']}, loss {r['loss_curve'][-1][1]:.4f}, {r['seconds']:.0f} s")
-    if all((out / f"{s}.safetensors").exists() for s in STAGES):
+        say(f"{stage}: step {r['step']}, loss {r['loss_curve'][-1][1]:.4f}, {r['seconds']:.0f} s")
+    if ranks.main and all((out / f"{s}.safetensors").exists() for s in STAGES):
         for role, path in assemble(out, data, p).items():
-            click.echo(f"{role}: {path}")
+            say(f"{role}: {path}")
 
 
 def _speak_inputs(images: tuple[Path, ...], text: str | None, font: Path | None):

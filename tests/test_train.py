@@ -1,3 +1,6 @@
+import subprocess
+import sys
+
 import numpy as np
 import torch
 
@@ -54,3 +57,32 @@ def test_train_command_takes_device_batch_and_lr(tiny_data, tmp_path):
     if not torch.cuda.is_available():
         refused = cli(*args, "--device", "cuda")
         assert refused.returncode == 2 and "no CUDA" in refused.stderr and "Traceback" not in refused.stderr
+
+
+def torchrun(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                           "-m", "its_mobile", *args], capture_output=True, text=True)
+
+
+def test_two_gloo_ranks_follow_one_process_and_resume_alone(tiny_data, tmp_path):
+    """Same global batch over 2 ranks: the loss curve of 1 process within 1% after 50 steps; the
+    checkpoint then resumes in a single process."""
+    args = ["train", "--preset", "tiny", "--data", str(tiny_data), "--stage", "teacher", "--batch", "16", "--threads", "1"]
+    one = cli(*args, "--steps", "50", "--out", str(tmp_path / "one"))
+    two = torchrun(*args, "--steps", "50", "--out", str(tmp_path / "two"))
+    assert one.returncode == 0 and two.returncode == 0, two.stderr[-2000:]
+    assert two.stdout.count("teacher: step 50") == 1  # only rank 0 reports
+    _, a = checkpoint.load(tmp_path / "one" / "teacher.safetensors")
+    _, b = checkpoint.load(tmp_path / "two" / "teacher.safetensors")
+    assert [s for s, _ in a["loss_curve"]] == [s for s, _ in b["loss_curve"]] and b["samples"] == 50 * 16
+    for (_, x), (_, y) in zip(a["loss_curve"], b["loss_curve"]):
+        assert abs(x - y) <= 0.01 * abs(x), (x, y)
+    again = cli(*args, "--steps", "60", "--out", str(tmp_path / "two"))
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert checkpoint.load(tmp_path / "two" / "teacher.safetensors")[1]["step"] == 60
+
+
+def test_uneven_batch_over_ranks_is_refused(tiny_data, tmp_path):
+    r = torchrun("train", "--preset", "tiny", "--data", str(tiny_data), "--stage", "teacher", "--steps", "2",
+                 "--batch", "15", "--out", str(tmp_path))
+    assert r.returncode != 0 and "does not split evenly over 2 ranks" in r.stderr

@@ -33,7 +33,8 @@ from its_mobile.errors import BadInput
 from its_mobile.model.acoustic import SILENCE, Acoustic
 from its_mobile.model.encoder import Encoder
 from its_mobile.model.vocoder import Vocoder
-from its_mobile.train import losses
+from its_mobile.train import distributed, losses
+from its_mobile.train.distributed import Ranks
 from its_mobile.train.presets import Preset, StageSpec
 
 CHECKPOINT_EVERY_S = 120
@@ -82,18 +83,21 @@ class Batches:
         else:
             self.images, self.words = data.split("train")
 
-    def __call__(self, step: int, size: int) -> dict[str, torch.Tensor]:
+    def __call__(self, step: int, size: int, ranks: Ranks = Ranks()) -> dict[str, torch.Tensor]:
+        """Batch `step` of `size` items, or this rank's slice of it: the global batch is drawn
+        the same on every rank, and each loads only its own part."""
         rng = np.random.default_rng([self.seed, step])
         make = {"acoustic": self._acoustic, "vocoder": self._vocoder}.get(self.stage, self._image)
-        return make(rng, size)
+        return make(rng, size, ranks)
 
-    def _image(self, rng, size):
-        idx = np.sort(rng.integers(len(self.words), size=size))
+    def _image(self, rng, size, ranks):
+        idx = ranks.part(np.sort(rng.integers(len(self.words), size=size)))
         pixels = torch.from_numpy(np.asarray(self.images[idx], np.float32)).unsqueeze(1)
         return {"pixels": pixels, "phones": torch.from_numpy(self.data.word_phones[self.words[idx]].astype(np.int64))}
 
-    def _acoustic(self, rng, size):
-        idx = rng.integers(len(self.speech["words"]), size=size)
+    def _acoustic(self, rng, size, ranks):
+        idx = ranks.part(rng.integers(len(self.speech["words"]), size=size))
+        size = len(idx)
         phones = torch.from_numpy(self.data.word_phones[self.speech["words"][idx]].astype(np.int64))
         mel = np.full((size, N_MELS, MAX_FRAMES), SILENCE, np.float32)
         for k, i in enumerate(idx):
@@ -102,14 +106,15 @@ class Batches:
         durations = torch.from_numpy(self.speech["durations"][idx].astype(np.int64))
         return {"phones": phones, "durations": durations, "mel": torch.from_numpy(mel)}
 
-    def _vocoder(self, rng, size):
+    def _vocoder(self, rng, size, ranks):
         crop = self.preset.vocoder_crop
         n_words = int(self.data.meta["n_audio_words"])
-        mel = np.full((size, N_MELS, crop), SILENCE, np.float32)
-        wav = np.zeros((size, crop * HOP), np.float32)
-        for k, i in enumerate(rng.integers(n_words, size=size)):
+        words, where = ranks.part(rng.integers(n_words, size=size)), ranks.part(rng.random(size))
+        mel = np.full((len(words), N_MELS, crop), SILENCE, np.float32)
+        wav = np.zeros((len(words), crop * HOP), np.float32)
+        for k, (i, u) in enumerate(zip(words, where)):
             a, b = self.offsets[i], self.offsets[i + 1]
-            start = int(rng.integers(max(1, b - a - crop + 1)))
+            start = int(u * max(1, b - a - crop + 1))
             m = self.speech["mel"][a + start : min(b, a + start + crop)]
             w = self.speech["audio"][(a + start) * HOP : (a + start + len(m)) * HOP]
             mel[k, :, : len(m)] = m.T
@@ -206,18 +211,22 @@ def run_stage(
     device: str = "cpu",
     batch: int | None = None,
     lr: float | None = None,
+    ranks: Ranks = Ranks(),
 ) -> dict:
     """Train (or resume) one stage until its step count or the time budget; return its record.
 
     `steps`, `batch` and `lr` override the preset's (the schedule stretches to `steps`), for a
     run sized to the machine and time at hand. With `compression`, the stage starts from the
     float checkpoint in compression.source and trains ternary nested tiers (see the module
-    docstring). On CUDA the forward passes run in bfloat16 autocast.
+    docstring). On CUDA the forward passes run in bfloat16 autocast. Under torchrun (`ranks`)
+    each rank trains on its slice of every global batch (see distributed.py).
     """
     spec: StageSpec = (preset.stages if compression is None else preset.compressed)[stage]
     if steps is not None or batch is not None or lr is not None:
         n = steps or spec.steps
         spec = StageSpec(n, batch or spec.batch, lr or spec.lr, min(spec.warmup, n // 10 + 1))
+    if spec.batch % ranks.world:
+        raise BadInput(f"batch {spec.batch} does not split evenly over {ranks.world} ranks (use --batch)")
     n_phones = len(data.meta["inventory"])
     torch.manual_seed(seed)
     module = build(stage, preset, n_phones)
@@ -232,6 +241,7 @@ def run_stage(
         module.load_state_dict(load_stage_module(compression.source, stage, preset, n_phones).state_dict())
     module.to(device)
     _optimizer_to(opt, device)
+    distributed.broadcast_parameters(module, ranks)
     teacher = None
     if stage == "student":
         teacher = (load_stage_module(run_dir, "teacher", preset, n_phones) if compression is None else
@@ -242,10 +252,12 @@ def run_stage(
     module.train()
     start, cpu_start, last_save = time.time(), time.process_time(), time.time()
     base_seconds, base_cpu = record["seconds"], record["cpu_seconds"]
-    bar = tqdm(total=spec.steps, initial=record["step"], desc=stage, unit="step", disable=not progress)
+    bar = tqdm(total=spec.steps, initial=record["step"], desc=stage, unit="step", disable=not (progress and ranks.main))
     window: list[float] = []
 
     def save() -> None:
+        if not ranks.main:
+            return
         record["seconds"] = base_seconds + time.time() - start
         record["cpu_seconds"] = base_cpu + time.process_time() - cpu_start
         extra = {} if compression is None else {"tiers": {k: t.to_json() for k, t in compression.tiers.items()},
@@ -256,7 +268,7 @@ def run_stage(
         step = record["step"]
         for g in opt.param_groups:
             g["lr"] = _lr(spec, step)
-        inputs = {k: v.to(device, non_blocking=True) for k, v in batches(step, spec.batch).items()}
+        inputs = {k: v.to(device, non_blocking=True) for k, v in batches(step, spec.batch, ranks).items()}
         with autocast:
             if teacher is not None:
                 with torch.no_grad():
@@ -264,11 +276,12 @@ def run_stage(
             loss = step_loss(stage, forwards, inputs, step)
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        distributed.average_gradients(module, ranks)
         nn.utils.clip_grad_norm_(module.parameters(), 1.0)
         opt.step()
         record["step"] += 1
         record["samples"] += spec.batch
-        window.append(loss.item())
+        window.append(distributed.mean(loss.item(), ranks, device))
         if len(window) == 10 or record["step"] == spec.steps:
             record["loss_curve"].append([record["step"], float(np.mean(window))])
             bar.set_postfix(loss=f"{np.mean(window):.4f}")
@@ -277,7 +290,7 @@ def run_stage(
         if time.time() - last_save > CHECKPOINT_EVERY_S:
             save()
             last_save = time.time()
-        if minutes is not None and time.time() - start > minutes * 60:
+        if distributed.any_rank(minutes is not None and time.time() - start > minutes * 60, ranks, device):
             break
     bar.close()
     save()

@@ -1,0 +1,110 @@
+"""Data-parallel training over torch.distributed, started by torchrun:
+
+    torchrun --nproc_per_node N -m its_mobile train ...        (add --nnodes/--rdzv-* across machines)
+
+Every rank builds the same model from the same seed and draws the same global batch indices;
+each loads and trains on its own slice of them (rank::world), and the gradients are averaged
+with one all-reduce per step, so N ranks with batch B/N each follow the single-process run
+with batch B. gloo on CPU, NCCL on CUDA. Only rank 0 writes checkpoints and shows progress;
+checkpoints hold no rank state, so a run resumes with any number of ranks.
+
+Why not the DistributedDataParallel wrapper: an all-in-one tier step runs the shared weights
+through two sub-networks (largest and one smaller tier) before one backward, outside the
+wrapped module's forward, which DDP's reducer does not see; averaging the gradients after
+backward is what DDP does, for every stage alike.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import timedelta
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+# A rank that dies leaves the others blocked in a collective; torchrun then stops them all.
+# This bounds the wait when a peer hangs instead.
+TIMEOUT = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class Ranks:
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    def part(self, items):
+        """This rank's slice of a global batch's items."""
+        return items[self.rank :: self.world]
+
+
+def init(device: str) -> Ranks:
+    """Join the process group torchrun describes in the environment (one rank without it)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world == 1:
+        return Ranks()
+    ranks = Ranks(int(os.environ["RANK"]), world, int(os.environ.get("LOCAL_RANK", "0")))
+    if not dist.is_initialized():
+        backend = "nccl" if device.startswith("cuda") else "gloo"
+        if backend == "nccl":
+            torch.cuda.set_device(ranks.local_rank)
+        dist.init_process_group(backend, timeout=TIMEOUT)
+    return ranks
+
+
+def device_for(device: str, ranks: Ranks) -> str:
+    """Each rank on a machine takes its own GPU."""
+    return f"cuda:{ranks.local_rank}" if device == "cuda" and ranks.world > 1 else device
+
+
+def average_gradients(module: nn.Module, ranks: Ranks) -> None:
+    """Mean of every gradient over the ranks, in one flat all-reduce."""
+    if ranks.world == 1:
+        return
+    params = [p for p in module.parameters() if p.requires_grad]
+    grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
+    flat = torch.cat([g.reshape(-1) for g in grads])
+    dist.all_reduce(flat)
+    flat /= ranks.world
+    offset = 0
+    for p, g in zip(params, grads):
+        p.grad = flat[offset : offset + g.numel()].view_as(p).clone()
+        offset += g.numel()
+
+
+def mean(value: float, ranks: Ranks, device: str) -> float:
+    """A number averaged over the ranks (the loss of the whole global batch)."""
+    if ranks.world == 1:
+        return value
+    t = torch.tensor([value], dtype=torch.float64, device=device)
+    dist.all_reduce(t)
+    return float(t.item()) / ranks.world
+
+
+def any_rank(flag: bool, ranks: Ranks, device: str) -> bool:
+    """True on every rank when it is true on one (e.g. rank 0's time budget ran out)."""
+    if ranks.world == 1:
+        return flag
+    t = torch.tensor([float(flag)], device=device)
+    dist.all_reduce(t)
+    return bool(t.item() > 0)
+
+
+def barrier(ranks: Ranks) -> None:
+    """Wait until every rank is here (e.g. until rank 0 has written the data)."""
+    if ranks.world > 1:
+        dist.barrier()
+
+
+def broadcast_parameters(module: nn.Module, ranks: Ranks) -> None:
+    """Start every rank from rank 0's weights (they match already when seeds do; this makes sure)."""
+    if ranks.world == 1:
+        return
+    for t in list(module.parameters()) + list(module.buffers()):
+        dist.broadcast(t.data, src=0)
