@@ -4,7 +4,7 @@ import numpy as np
 
 from its_mobile.constants import EOS, HOP, IMG_H, IMG_W, MAX_PHONES
 from its_mobile.data import espeak, lexicon, render
-from its_mobile.data.dataset import EVAL_SPLITS, generate, load, phones_to_ipa
+from its_mobile.data.dataset import EVAL_SPLITS, generate, load, merge_shards, phones_to_ipa
 from tests.conftest import TINY_SPEC
 
 
@@ -58,3 +58,46 @@ def test_targets_are_consistent(tiny_data):
     word = data.words[sp["words"][0]]
     assert phones_to_ipa(data.word_phones[sp["words"][0]], data.meta["inventory"]) == "".join(espeak.phonemize(word))
     assert data.word_phones.shape[1] == MAX_PHONES
+
+
+BYTE_EQUAL = ["words.txt", "word_phones.npy", "word_oov.npy", "speech_words.npy",
+              *[f"{s}_{kind}.npy" for s in ("train", *EVAL_SPLITS) for kind in ("images", "words")]]
+
+
+def test_shards_merge_into_one_runs_data(tiny_data, tmp_path):
+    """Shards 0..2 merged equal the single run: images and word ids to the byte, speech targets
+    up to espeak-ng's own run-to-run jitter (as two single runs, above). A shard is the same
+    whether made by one worker or two."""
+    shards = [generate(tmp_path / f"s{i}", TINY_SPEC, progress=False, shard=(i, 3)) for i in range(3)]
+    merged = merge_shards(shards, tmp_path / "merged")
+    for name in BYTE_EQUAL:
+        assert (tiny_data / name).read_bytes() == (merged / name).read_bytes(), name
+    a, b = load(tiny_data), load(merged)
+    assert {k: v for k, v in a.meta.items() if k != "n_audio_words"} == \
+        {k: v for k, v in b.meta.items() if k != "n_audio_words"}
+    sa, sb = a.speech(), b.speech()
+    assert np.abs(sa["durations"].astype(int) - sb["durations"].astype(int)).max() <= 1
+    assert np.abs(np.diff(sa["mel_offsets"]) - np.diff(sb["mel_offsets"])).max() <= 1
+    assert abs(len(sa["audio"]) - len(sb["audio"])) <= 2 * HOP * b.meta["n_audio_words"]
+    two = generate(tmp_path / "s1-two-workers", TINY_SPEC, workers=2, progress=False, shard=(1, 3))
+    for name in BYTE_EQUAL:
+        assert (shards[1] / name).read_bytes() == (two / name).read_bytes(), name
+
+
+def test_bad_shards(tiny_data, tmp_path):
+    from tests.test_cli import cli
+
+    r = cli("data", "--n", "8", "--shards", "2", "--shard-index", "2", "--out", str(tmp_path / "x"))
+    assert r.returncode == 2 and "out of range" in r.stderr and "Traceback" not in r.stderr
+    small = TINY_SPEC.__class__(**{**TINY_SPEC.__dict__, "n": 64, "n_speech": 20, "n_audio": 4})
+    s0 = generate(tmp_path / "a0", small, progress=False, shard=(0, 2))
+    other = generate(tmp_path / "b1", small.__class__(**{**small.__dict__, "seed": 9}), progress=False, shard=(1, 2))
+    for shards, message in (([s0, other], "different runs"), ([s0], "indexes 0..1"), ([s0, tiny_data], "not an its-mobile data shard")):
+        r = cli("data", "--merge", "--out", str(tmp_path / "m"), *map(str, shards))
+        assert r.returncode == 2 and message in r.stderr and not (tmp_path / "m").exists(), r.stderr
+    s1 = generate(tmp_path / "a1", small, progress=False, shard=(1, 2))
+    with open(s1 / "train_images.npy", "r+b") as f:
+        f.seek(-1, 2)
+        f.write(b"\x7f")
+    r = cli("data", "--merge", "--out", str(tmp_path / "m"), str(s0), str(s1))
+    assert r.returncode == 2 and "does not match its sha256" in r.stderr

@@ -18,6 +18,7 @@ how many worker processes made it.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import multiprocessing as mp
 import os
@@ -38,6 +39,7 @@ FORMAT_VERSION = 1
 EVAL_SPLITS = ("eval_iv_clean", "eval_iv_noisy", "eval_oov_clean", "eval_oov_noisy")
 _SPLIT_ID = {"train": 0, **{s: i + 1 for i, s in enumerate(EVAL_SPLITS)}}
 NOISY_SHARE = 0.6  # of training images
+SHARD_FILE = "shard.json"  # a shard's manifest: spec, index, meta and the sha256 of every file
 
 
 @dataclass(frozen=True)
@@ -108,14 +110,29 @@ def _save(path: Path, arr: np.ndarray) -> None:
     np.save(path, np.ascontiguousarray(arr))
 
 
-def generate(out: Path, spec: DataSpec, workers: int = 1, progress: bool = True) -> Path:
-    """Write a complete data directory at `out` (built in a temporary sibling, then renamed)."""
+def _part(n: int, shard: tuple[int, int]) -> tuple[int, int]:
+    """Shard I of K holds items [n*I//K, n*(I+1)//K) of a list of n."""
+    i, k = shard
+    return n * i // k, n * (i + 1) // k
+
+
+def generate(out: Path, spec: DataSpec, workers: int = 1, progress: bool = True,
+             shard: tuple[int, int] = (0, 1)) -> Path:
+    """Write a complete data directory at `out` (built in a temporary sibling, then renamed).
+
+    With shard=(I, K), write shard I of K instead: the same samples' slice of every split and
+    of the speech words, with SHARD_FILE in place of meta.json; `merge_shards` joins K shards
+    into the bytes one run writes."""
     out = Path(out)
-    if out.exists() and not (out / "meta.json").exists():
-        raise BadInput(f"{out} exists and is not an its-mobile data directory")
+    shard_index, shard_count = shard
+    if not 0 <= shard_index < shard_count:
+        raise BadInput(f"shard index {shard_index} is out of range for {shard_count} shards (0..{shard_count - 1})")
+    done_file = "meta.json" if shard_count == 1 else SHARD_FILE
+    if out.exists() and not (out / done_file).exists():
+        raise BadInput(f"{out} exists and is not an its-mobile data {'directory' if shard_count == 1 else 'shard'}")
     tmp = out.with_name(out.name + ".partial")
     # An interrupted run of the same spec resumes: its finished splits are kept.
-    spec_json = json.dumps(asdict(spec), sort_keys=True)
+    spec_json = json.dumps({**asdict(spec), "shard": list(shard)}, sort_keys=True)
     if not (tmp / "spec.json").is_file() or (tmp / "spec.json").read_text() != spec_json:
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
@@ -143,15 +160,17 @@ def generate(out: Path, spec: DataSpec, workers: int = 1, progress: bool = True)
             # Eval splits of a seed show the same words clean and noisy (one stream per word pool).
             stream = [spec.seed, 98] if split == "train" else [spec.seed, 99, int("oov" in split)]
             word_ids = pool_ids[np.random.default_rng(stream).integers(len(pool_ids), size=n)]
-            images = np.lib.format.open_memmap(tmp / f"{split}_images.npy", "w+", np.uint8, (n, IMG_H, IMG_W))
+            lo, hi = _part(n, shard)
+            word_ids = word_ids[lo:hi]
+            images = np.lib.format.open_memmap(tmp / f"{split}_images.npy", "w+", np.uint8, (hi - lo, IMG_H, IMG_W))
             chunk = 512
             jobs = [
-                (spec.seed, split, a, min(a + chunk, n), word_ids[a : a + chunk], words, fonts, noisy_share)
-                for a in range(0, n, chunk)
+                (spec.seed, split, a, min(a + chunk, hi), word_ids[a - lo : a - lo + chunk], words, fonts, noisy_share)
+                for a in range(lo, hi, chunk)
             ]
-            bar = tqdm(total=n, desc=f"images {split}", unit="img", disable=not progress)
+            bar = tqdm(total=hi - lo, desc=f"images {split}", unit="img", disable=not progress)
             for job, arr in zip(jobs, pool.imap(_render_chunk, jobs)):
-                images[job[2] : job[3]] = arr
+                images[job[2] - lo : job[3] - lo] = arr
                 bar.update(len(arr))
             bar.close()
             images.flush()
@@ -160,6 +179,9 @@ def generate(out: Path, spec: DataSpec, workers: int = 1, progress: bool = True)
 
         speech_rng = np.random.default_rng([spec.seed, 97])
         speech_ids = np.sort(speech_rng.choice(iv_ids, size=min(spec.n_speech, len(iv_ids)), replace=False))
+        speech_ids = speech_ids[slice(*_part(len(speech_ids), shard))]
+        # A shard keeps every word's audio: which words are the first n_audio kept is known at merge.
+        max_audio = spec.n_audio if shard_count == 1 else len(speech_ids)
         kept, durations, mels, audios = [], [], [], []
         chunks = [speech_ids[a : a + 256] for a in range(0, len(speech_ids), 256)]
         bar = tqdm(total=len(speech_ids), desc="speech", unit="word", disable=not progress)
@@ -171,15 +193,16 @@ def generate(out: Path, spec: DataSpec, workers: int = 1, progress: bool = True)
                 kept.append(i)
                 durations.append(np.pad(d, (0, MAX_PHONES - len(d))))
                 mels.append(mel)
-                if len(audios) < spec.n_audio:
+                if len(audios) < max_audio:
                     audios.append(audio)
             bar.update(len(ids))
         bar.close()
 
     offsets = np.cumsum([0] + [len(m) for m in mels]).astype(np.int64)
     _save(tmp / "speech_words.npy", np.array(kept, np.int32))
-    _save(tmp / "speech_durations.npy", np.stack(durations).astype(np.int16))
-    _save(tmp / "speech_mel.npy", np.concatenate(mels).astype(np.float16))
+    _save(tmp / "speech_durations.npy", np.stack(durations).astype(np.int16) if durations
+          else np.zeros((0, MAX_PHONES), np.int16))
+    _save(tmp / "speech_mel.npy", np.concatenate(mels).astype(np.float16) if mels else np.zeros((0, N_MELS), np.float16))
     _save(tmp / "speech_mel_offsets.npy", offsets)
     _save(tmp / "speech_audio.npy", np.concatenate(audios) if audios else np.zeros(0, np.int16))
     meta = {
@@ -193,6 +216,80 @@ def generate(out: Path, spec: DataSpec, workers: int = 1, progress: bool = True)
         "fonts": {"train": [p.name for p in train_fonts], "eval": [p.name for p in eval_fonts]},
         "shapes": {"image": [IMG_H, IMG_W], "max_phones": MAX_PHONES, "max_frames": MAX_FRAMES, "n_mels": N_MELS},
     }
+    if shard_count == 1:
+        (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
+    else:
+        files = {f.name: _sha256(f) for f in sorted(tmp.iterdir()) if f.name != "spec.json"}
+        (tmp / SHARD_FILE).write_text(json.dumps({"format": FORMAT_VERSION, "shard": list(shard), "spec": asdict(spec),
+                                                  "meta": meta, "files": files}, indent=1))
+    (tmp / "spec.json").unlink()
+    if out.exists():
+        shutil.rmtree(out)
+    os.replace(tmp, out)
+    return out
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _read_shards(dirs: list[Path]) -> list[tuple[Path, dict]]:
+    """Shards sorted by index, checked: readable, one spec, every index once, files intact."""
+    shards = []
+    for d in map(Path, dirs):
+        try:
+            m = json.loads((d / SHARD_FILE).read_text())
+            shards.append((d, m, tuple(m["shard"]), json.dumps(m["spec"], sort_keys=True)))
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise BadInput(f"{d} is not an its-mobile data shard (no readable {SHARD_FILE})") from e
+    if not shards:
+        raise BadInput("no shards given to merge")
+    if len({s[3] for s in shards}) > 1 or len({s[2][1] for s in shards}) > 1:
+        raise BadInput("the shards come from different runs (their specs or shard counts differ)")
+    k = shards[0][2][1]
+    indexes = sorted(s[2][0] for s in shards)
+    if indexes != list(range(k)):
+        raise BadInput(f"shards of {k} must be indexes 0..{k - 1} once each, got {indexes}")
+    for d, m, _, _ in shards:
+        for name, digest in m["files"].items():
+            if not (d / name).is_file() or _sha256(d / name) != digest:
+                raise BadInput(f"{d / name} is missing or does not match its sha256 in {SHARD_FILE}")
+    return [(d, m) for d, m, _, _ in sorted(shards, key=lambda s: s[2][0])]
+
+
+def merge_shards(dirs: list[Path], out: Path) -> Path:
+    """Join shards 0..K-1 of one spec into the data directory one run writes, byte for byte."""
+    out = Path(out)
+    if out.exists() and not (out / "meta.json").exists():
+        raise BadInput(f"{out} exists and is not an its-mobile data directory")
+    shards = _read_shards(dirs)
+    spec = shards[0][1]["spec"]
+    tmp = out.with_name(out.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    for name in ("words.txt", "word_phones.npy", "word_oov.npy"):
+        if len({m["files"][name] for _, m in shards}) > 1:
+            raise BadInput(f"the shards' {name} differ: they were made with different lexicons")
+        shutil.copyfile(shards[0][0] / name, tmp / name)
+
+    def joined(name: str) -> np.ndarray:
+        return np.concatenate([np.load(d / name, mmap_mode="r") for d, _ in shards])
+
+    for split in ("train", *EVAL_SPLITS):
+        _save(tmp / f"{split}_images.npy", joined(f"{split}_images.npy"))
+        _save(tmp / f"{split}_words.npy", joined(f"{split}_words.npy"))
+    lengths = np.concatenate([np.diff(np.load(d / "speech_mel_offsets.npy")) for d, _ in shards])
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    n_audio = min(spec["n_audio"], len(lengths))
+    for name in ("speech_words.npy", "speech_durations.npy", "speech_mel.npy"):
+        _save(tmp / name, joined(name))
+    _save(tmp / "speech_mel_offsets.npy", offsets)
+    _save(tmp / "speech_audio.npy", joined("speech_audio.npy")[: offsets[n_audio] * HOP])
+    meta = {**shards[0][1]["meta"], "n_speech": len(lengths), "n_audio_words": n_audio}
     (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
     if out.exists():
         shutil.rmtree(out)
