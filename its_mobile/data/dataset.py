@@ -62,13 +62,20 @@ def encode(phones: tuple[str, ...], index: dict[str, int]) -> np.ndarray:
     return ids
 
 
-def _lexicon() -> tuple[list[str], list[tuple[str, ...]]]:
+def _phonemize_chunk(words: list[str]) -> list[tuple[str, ...]]:
+    return [espeak.phonemize(w) for w in words]
+
+
+def _lexicon(pool) -> tuple[list[str], list[tuple[str, ...]]]:
+    """Lexicon words that fit the model, with their phonemes (phonemized by the pool's workers)."""
+    everything = list(lexicon.load_words())
+    chunks = [everything[a : a + 4096] for a in range(0, len(everything), 4096)]
     words, phones = [], []
-    for w in lexicon.load_words():
-        p = espeak.phonemize(w)
-        if lexicon.fits(p) and not any(" " in x for x in p):  # a space: espeak-ng reads two words
-            words.append(w)
-            phones.append(p)
+    for chunk, result in zip(chunks, pool.imap(_phonemize_chunk, chunks)):
+        for w, p in zip(chunk, result):
+            if lexicon.fits(p) and not any(" " in x for x in p):  # a space: espeak-ng reads two words
+                words.append(w)
+                phones.append(p)
     return words, phones
 
 
@@ -138,7 +145,9 @@ def generate(out: Path, spec: DataSpec, workers: int = 1, progress: bool = True,
         tmp.mkdir(parents=True)
         (tmp / "spec.json").write_text(spec_json)
 
-    words, phones = _lexicon()
+    # Spawned workers (each with its own espeak-ng) also phonemize the lexicon, the serial part.
+    pool = mp.get_context("spawn").Pool(workers, initializer=_one_thread) if workers > 1 else _Inline()
+    words, phones = _lexicon(pool)
     inventory = phoneme_inventory(phones)
     index = {p: i for i, p in enumerate(inventory)}
     oov = np.array([lexicon.is_oov(w) for w in words])
@@ -153,7 +162,7 @@ def generate(out: Path, spec: DataSpec, workers: int = 1, progress: bool = True,
         pool_ids = oov_ids if "oov" in split else iv_ids
         plans[split] = (spec.n_eval, pool_ids, eval_fonts, 1.0 if split.endswith("noisy") else 0.0)
 
-    with mp.get_context("spawn").Pool(workers, initializer=_one_thread) if workers > 1 else _Inline() as pool:
+    with pool:
         for split, (n, pool_ids, fonts, noisy_share) in plans.items():
             if (tmp / f"{split}_words.npy").is_file():
                 continue
