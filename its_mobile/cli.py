@@ -27,6 +27,9 @@ def _friendly(fn):
         except ItsError as e:
             click.echo(f"its-mobile: error: {e}", err=True)
             sys.exit(e.return_code)
+        except KeyboardInterrupt:
+            click.echo("its-mobile: interrupted; outputs already in place are unchanged", err=True)
+            sys.exit(130)
 
     return wrapper
 
@@ -38,6 +41,20 @@ def main() -> None:
 
     A picture of a printed word goes in, the spoken word comes out.
     """
+    from its_mobile.doctor import warn_once
+
+    warn_once(lambda line: click.echo(line, err=True))
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
+def doctor(as_json: bool) -> None:
+    """Versions against the pins, and espeak-ng, fonts, macOS, CUDA, adb and the on-device
+    benchmark binaries: what is here and what each missing piece disables."""
+    from its_mobile.doctor import format_report, report
+
+    r = report()
+    click.echo(json.dumps(r) if as_json else format_report(r))
 
 
 @main.command()

@@ -26,6 +26,8 @@ def safe_path(rel: str) -> str:
 
 def tree_files(root: Path, prefix: str) -> dict[str, bytes]:
     """Every file under `root` (a file or a folder) as `prefix/...` -> bytes, sorted."""
+    if root.is_symlink() or any(f.is_symlink() for f in root.rglob("*")):
+        raise BadInput(f"{root} holds a symbolic link; a bundle carries only plain files")
     if root.is_file():
         return {prefix: root.read_bytes()}
     return {f"{prefix}/{f.relative_to(root).as_posix()}": f.read_bytes()

@@ -9,6 +9,7 @@ bundle as it was.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -17,6 +18,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -52,6 +54,43 @@ NOT_CHECKED = {
 
 class ParityFailed(ItsError):
     """An artifact's outputs differ from PyTorch's beyond its tolerances (exit 1)."""
+
+
+class OutputBusy(ItsError):
+    """Another build holds OUT's lock (exit 75, EX_TEMPFAIL: try again later)."""
+
+    return_code = 75
+
+
+LOCK = ".its-mobile-build.lock"
+
+
+@contextmanager
+def _locked(out: Path):
+    """Hold OUT's build lock (released by the OS even when the process is killed)."""
+    handle = open(out / LOCK, "w")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise OutputBusy(f"another its-mobile build is writing to {out}; wait for it or choose another -o") from None
+    try:
+        yield
+    finally:
+        handle.close()
+
+
+def _recover(out: Path) -> None:
+    """Undo what a killed build left: a bundle renamed aside but not replaced goes back, and
+    unfinished staging folders go."""
+    for old in out.glob(".old-*"):
+        final = out / old.name.removeprefix(".old-").rsplit("-", 1)[0]
+        if final.exists():
+            shutil.rmtree(old) if old.is_dir() else old.unlink()
+        else:
+            os.replace(old, final)
+    for stale in out.glob(".build-*"):
+        shutil.rmtree(stale, ignore_errors=True)
 
 
 def _sha256(data: bytes) -> str:
@@ -143,10 +182,8 @@ def build(targets: list[str], out: Path, checkpoint_path: Path | None = None, ti
           runtime: str | None = None, allow_parity_failure: bool = False,
           progress: Callable[[str], None] | None = None) -> dict:
     """Build every target into OUT/<target>/ and OUT/<target>.zip with OUT/build-report.json
-    and .html; returns the report."""
-    from its_mobile.bundle.report import write_html
-    from its_mobile.compress.inspect import inspect_checkpoint
-
+    and .html; returns the report. One build at a time per OUT (a lock file); a build that
+    was killed is cleaned up by the next."""
     for target in targets:
         chosen = runtime or DEFAULT_RUNTIME[target]
         if chosen not in RUNTIMES[target]:
@@ -157,6 +194,16 @@ def build(targets: list[str], out: Path, checkpoint_path: Path | None = None, ti
     source = checkpoint.DEFAULT if checkpoint_path is None else Path(checkpoint_path)
     _, info = checkpoint.load_model(checkpoint_path, tier)  # bad checkpoints and tiers fail before any work
     out.mkdir(parents=True, exist_ok=True)
+    with _locked(out):
+        _recover(out)
+        return _build_locked(targets, out, checkpoint_path, tier, runtime, allow_parity_failure, progress, source, info)
+
+
+def _build_locked(targets: list[str], out: Path, checkpoint_path: Path | None, tier: str | None, runtime: str | None,
+                  allow_parity_failure: bool, progress: Callable[[str], None] | None, source: Path, info: dict) -> dict:
+    from its_mobile.bundle.report import write_html
+    from its_mobile.compress.inspect import inspect_checkpoint
+
     step = progress or (lambda _: None)
     start = time.perf_counter()
     stage = Path(tempfile.mkdtemp(prefix=".build-", dir=out))

@@ -39,6 +39,7 @@ FORMAT_VERSION = 1
 EVAL_SPLITS = ("eval_iv_clean", "eval_iv_noisy", "eval_oov_clean", "eval_oov_noisy")
 _SPLIT_ID = {"train": 0, **{s: i + 1 for i, s in enumerate(EVAL_SPLITS)}}
 NOISY_SHARE = 0.6  # of training images
+SPEECH_ARRAYS = ("words", "durations", "mel", "mel_offsets", "audio")
 SHARD_FILE = "shard.json"  # a shard's manifest: spec, index, meta and the sha256 of every file
 
 
@@ -252,7 +253,10 @@ def _read_shards(dirs: list[Path]) -> list[tuple[Path, dict]]:
     for d in map(Path, dirs):
         try:
             m = json.loads((d / SHARD_FILE).read_text())
-            shards.append((d, m, tuple(m["shard"]), json.dumps(m["spec"], sort_keys=True)))
+            index, count = m["shard"]
+            if not (type(index) is int and type(count) is int and 0 <= index < count):
+                raise ValueError("bad shard index")
+            shards.append((d, m, (index, count), json.dumps(m["spec"], sort_keys=True)))
         except (OSError, ValueError, KeyError, TypeError) as e:
             raise BadInput(f"{d} is not an its-mobile data shard (no readable {SHARD_FILE})") from e
     if not shards:
@@ -263,7 +267,11 @@ def _read_shards(dirs: list[Path]) -> list[tuple[Path, dict]]:
     indexes = sorted(s[2][0] for s in shards)
     if indexes != list(range(k)):
         raise BadInput(f"shards of {k} must be indexes 0..{k - 1} once each, got {indexes}")
+    needed = {"words.txt", "word_phones.npy", "word_oov.npy", *[f"speech_{k}.npy" for k in SPEECH_ARRAYS],
+              *[f"{s}_{kind}.npy" for s in ("train", *EVAL_SPLITS) for kind in ("images", "words")]}
     for d, m, _, _ in shards:
+        if not isinstance(m.get("files"), dict) or not isinstance(m.get("meta"), dict) or needed - set(m["files"]):
+            raise BadInput(f"{d / SHARD_FILE} does not list every file of a shard")
         for name, digest in m["files"].items():
             if not (d / name).is_file() or _sha256(d / name) != digest:
                 raise BadInput(f"{d / name} is missing or does not match its sha256 in {SHARD_FILE}")
@@ -334,8 +342,7 @@ class Data:
         return (np.load(self.root / f"{name}_images.npy", mmap_mode="r"), np.load(self.root / f"{name}_words.npy"))
 
     def speech(self) -> dict[str, np.ndarray]:
-        names = ("words", "durations", "mel", "mel_offsets", "audio")
-        return {k: np.load(self.root / f"speech_{k}.npy", mmap_mode="r") for k in names}
+        return {k: np.load(self.root / f"speech_{k}.npy", mmap_mode="r") for k in SPEECH_ARRAYS}
 
 
 def load(root: Path) -> Data:
