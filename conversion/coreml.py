@@ -232,8 +232,9 @@ def _renumber(program) -> None:
             walk(block)
 
 
-def runner(path: Path, settings: dict) -> Callable[[np.ndarray], list[np.ndarray]]:
-    """Core ML prediction, which only macOS has: load once, run on one pixels array."""
+def runner(path: Path, settings: dict, threads: int | None = None) -> Callable[[np.ndarray], list[np.ndarray]]:
+    """Core ML prediction, which only macOS has: load once, run on one pixels array (Core ML
+    picks its own threads)."""
     if sys.platform != "darwin":
         raise RuntimeUnavailable("Core ML prediction needs macOS; checked statically instead")
     ml = _ct().models.MLModel(str(path))

@@ -229,8 +229,13 @@ def load(path: Path):
     return program, program.load_method("forward")
 
 
-def runner(path: Path, settings: dict) -> Callable[[np.ndarray], list[np.ndarray]]:
-    """Load once; the returned function runs `forward` on one pixels array."""
+def runner(path: Path, settings: dict, threads: int | None = None) -> Callable[[np.ndarray], list[np.ndarray]]:
+    """Load once; the returned function runs `forward` on one pixels array (on `threads`
+    threads of ExecuTorch's pool, which ignores torch.set_num_threads; default: the pool's)."""
+    if threads:
+        from executorch.extension.pybindings.portable_lib import _unsafe_reset_threadpool
+
+        _unsafe_reset_threadpool(threads)
     program, forward = load(path)
 
     def run(pixels: np.ndarray, _program=program) -> list[np.ndarray]:  # the default keeps the arenas alive

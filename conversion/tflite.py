@@ -132,10 +132,10 @@ def export(model: nn.Module, example: tuple, path: Path, ternary: list[str] | No
     return info
 
 
-def runner(path: Path, settings: dict, threads: int = 1) -> Callable[[np.ndarray], list[np.ndarray]]:
+def runner(path: Path, settings: dict, threads: int | None = None) -> Callable[[np.ndarray], list[np.ndarray]]:
     """Load once; the returned function runs the default signature on one pixels array, outputs
     in OUTPUT_NAMES order (integers come back int32: litert-torch narrows int64)."""
-    signature_runner = _interpreter(str(path), threads).get_signature_runner()
+    signature_runner = _interpreter(str(path), threads or 1).get_signature_runner()
 
     def run(pixels: np.ndarray) -> list[np.ndarray]:
         out = signature_runner(pixels=np.asarray(pixels, np.float32))

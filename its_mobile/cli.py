@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -28,7 +29,7 @@ def _friendly(fn):
             click.echo(f"its-mobile: error: {e}", err=True)
             sys.exit(e.return_code)
         except KeyboardInterrupt:
-            click.echo("its-mobile: interrupted; outputs already in place are unchanged", err=True)
+            click.echo("its-mobile: interrupted; outputs already in place are unchanged", err=True)  # Ctrl-C or SIGTERM
             sys.exit(130)
 
     return wrapper
@@ -44,6 +45,11 @@ def main() -> None:
     from its_mobile.doctor import warn_once
 
     warn_once(lambda line: click.echo(line, err=True))
+    signal.signal(signal.SIGTERM, _interrupt)  # a CI job cancelled mid-build cleans up as on Ctrl-C
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
 
 
 @main.command()
@@ -346,6 +352,112 @@ def build(target: str, runtime: str | None, tier: str | None, checkpoint: Path |
                    + (f"; host latency p50 {lat['p50_ms']:.1f} ms" if lat["measured"] else f"; {lat['reason']}"))
         click.echo(f"  not checked here: {'; '.join(t['not_checked'])}")
     click.echo(f"report: {out / 'build-report.html'} ({report['seconds']:.0f} s)")
+
+
+def _profile_targets(artifacts: tuple[Path, ...], bundle: Path | None) -> list[Path]:
+    """Artifact paths from ARTIFACT arguments (files, or export folders) or a build's folder."""
+    from its_mobile.bundle.build import ASSETS, REPORT_JSON
+    from its_mobile.export import REPORT
+
+    if bundle is not None:
+        if artifacts:
+            raise BadInput("give ARTIFACT paths or --bundle, not both")
+        try:
+            targets = json.loads((bundle / REPORT_JSON).read_text())["targets"]
+            return [bundle / t["project"] / ASSETS[t["target"]] / t["model_file"] for t in targets]
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise BadInput(f"{bundle} has no readable {REPORT_JSON} (run `its-mobile build -o {bundle}`)") from e
+    if not artifacts:
+        raise BadInput("give one or more ARTIFACT paths (or an export folder), or --bundle DIR")
+    paths: list[Path] = []
+    for a in artifacts:
+        if a.is_dir() and (a / REPORT).is_file():
+            try:
+                paths += [a / e["path"] for e in json.loads((a / REPORT).read_text())["artifacts"]]
+            except (ValueError, KeyError, TypeError) as e:
+                raise BadInput(f"{a / REPORT} is not an export report") from e
+        else:
+            paths.append(a)
+    return paths
+
+
+def _tier_accuracy(checkpoint: Path | None, data_dir: Path, n: int) -> list[dict]:
+    """Each tier's exact accuracy and PER on in-vocabulary words in held-out fonts, and its size."""
+    from its_mobile.checkpoint import load_model
+    from its_mobile.compress.inspect import inspect_checkpoint
+    from its_mobile.data.dataset import load
+    from its_mobile.evaluate.metrics import evaluate_split
+
+    data = load(data_dir)
+    out = []
+    for tier in inspect_checkpoint(checkpoint)["tiers"]:
+        model, info = load_model(checkpoint, tier["name"])
+        split = evaluate_split(model, info["inventory"], data, "eval_iv_clean", n, None)
+        out.append({"name": tier["name"], "packed_bytes": tier["packed_bytes"], "params": tier["params"],
+                    "exact": split["exact"], "per": split["per"], "n": split["n"]})
+    return out
+
+
+@main.command()
+@click.argument("artifacts", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--bundle", type=click.Path(path_type=Path), help="A `build` output folder: profile each target's model.")
+@click.option("--runs", type=int, default=50, show_default=True, help="Timed runs after 3 warm-up runs.")
+@click.option("--threads", type=int, default=1, show_default=True, help="Runtime threads.")
+@click.option("--adb", "serial", help="Profile on this attached Android device or emulator instead of the host.")
+@click.option("--runner", type=click.Path(path_type=Path),
+              help="With --adb: the device's executor_runner (.pte) or benchmark_model (.tflite) binary.")
+@click.option("--eval-data", type=click.Path(path_type=Path),
+              help="Data folder: also measure each tier's accuracy, for the accuracy-size plot.")
+@click.option("--eval-n", type=int, default=100, show_default=True, help="Images per tier with --eval-data.")
+@click.option("--checkpoint", type=click.Path(path_type=Path), help="Model whose tiers --eval-data measures.")
+@click.option("--json", "as_json", is_flag=True, help="End with one JSON line (p50_ms, p90_ms, load_ms, peak_rss_mb, ...).")
+@click.option("--html", "html_out", type=click.Path(path_type=Path), help="Write the report with plots here.")
+@_friendly
+def profile(artifacts: tuple[Path, ...], bundle: Path | None, runs: int, threads: int, serial: str | None,
+            runner: Path | None, eval_data: Path | None, eval_n: int, checkpoint: Path | None, as_json: bool,
+            html_out: Path | None) -> None:
+    """Load time, first inference, p50/p90/p99 latency, peak memory and size by tensor group of
+    each artifact in its real runtime: on this host, or on a device over adb (--adb)."""
+    import platform
+
+    from its_mobile.profile.host import format_of, profile_artifact
+
+    if runs < 1 or threads < 1 or eval_n < 1:
+        raise BadInput("--runs, --threads and --eval-n must be at least 1")
+    paths = _profile_targets(artifacts, bundle)
+    results = []
+    for path in paths:
+        if not path.exists():
+            raise BadInput(f"artifact not found: {path}")
+        if serial:
+            from its_mobile.profile.device import profile_on_device
+            from its_mobile.profile.host import size_breakdown
+
+            fmt = format_of(path)
+            results.append({"artifact": path.name, "format": fmt, "size": size_breakdown(fmt, path),
+                            **profile_on_device(serial, path, fmt, runner, runs, threads)})
+        else:
+            results.append(profile_artifact(path, runs, threads))
+    report = {"machine": f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs" if not serial else serial,
+              "runs": runs, "threads": threads, "artifacts": results,
+              "tiers": _tier_accuracy(checkpoint, eval_data, eval_n) if eval_data else None}
+    for r in results:
+        if r.get("measured"):
+            click.echo(f"{r['artifact']}: load {r.get('load_ms', float('nan')):.1f} ms, first {r.get('first_ms', float('nan')):.1f} ms, "
+                       f"p50 {r.get('p50_ms', r['mean_ms']):.2f} ms, p90 {r.get('p90_ms', float('nan')):.2f} ms, "
+                       f"peak RSS {r.get('peak_rss_mb', float('nan')):.0f} MB, {r['size']['total']:,} bytes")
+        else:
+            click.echo(f"{r['artifact']}: not run here ({r['reason']}); {r['size']['total']:,} bytes")
+    if html_out:
+        from its_mobile.profile.report import write_html
+
+        write_html(report, html_out)
+        click.echo(f"report: {html_out}")
+    if as_json:
+        first = next((r for r in results if r.get("measured")), {})
+        keys = ("p50_ms", "p90_ms", "p99_ms", "load_ms", "first_ms", "peak_rss_mb")
+        slim = [{k: v for k, v in r.items() if k != "times_ms"} for r in results]
+        click.echo(json.dumps({**{k: first.get(k) for k in keys}, **{**report, "artifacts": slim}}))
 
 
 @main.command(name="parity")

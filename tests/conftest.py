@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -38,3 +40,14 @@ def tiny_packed(tiny_data, tiny_run) -> Path:
     for stage in COMPRESSED_STAGES:
         run_stage(stage, load(tiny_data), PRESETS["tiny"], run, seed=1, progress=False, compression=spec)
     return assemble_packed(run, load(tiny_data), PRESETS["tiny"], TIERS)
+
+
+@pytest.fixture(scope="session")
+def exported(tmp_path_factory) -> Path:
+    """The embedded default in every format, packed and dense: a tiny model reads nothing, so
+    its outputs would agree whatever the weights; the default's do not."""
+    out = tmp_path_factory.mktemp("export")
+    r = subprocess.run([sys.executable, "-m", "its_mobile", "export", "--weights", "both", "-o", str(out)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    return out

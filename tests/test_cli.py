@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import struct
 import subprocess
 import sys
@@ -17,8 +18,10 @@ from PIL import Image
 from its_mobile.constants import MAX_SAMPLES, SAMPLE_RATE
 
 
-def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "its_mobile", *args], capture_output=True, text=True, cwd=cwd)
+def cli(*args: str, cwd: Path | None = None, env_path: str | None = None) -> subprocess.CompletedProcess:
+    """Run `its-mobile ARGS` in a fresh process (with PATH replaced by `env_path` if given)."""
+    env = None if env_path is None else {**os.environ, "PATH": env_path}
+    return subprocess.run([sys.executable, "-m", "its_mobile", *args], capture_output=True, text=True, cwd=cwd, env=env)
 
 
 def word_png(path: Path, mode: str = "L") -> Path:

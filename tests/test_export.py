@@ -15,16 +15,6 @@ def cli(*args):
     return subprocess.run([sys.executable, "-m", "its_mobile", *args], capture_output=True, text=True)
 
 
-@pytest.fixture(scope="session")
-def exported(tmp_path_factory):
-    """The embedded default in every format: a tiny model reads nothing, so its outputs would
-    agree whatever the weights; the default's do not."""
-    out = tmp_path_factory.mktemp("export")
-    r = cli("export", "--weights", "both", "-o", str(out))
-    assert r.returncode == 0, r.stderr
-    return out
-
-
 def test_export_report(exported):
     report = json.loads((exported / "export-report.json").read_text())
     arts = {(a["format"], a["weights"]): a for a in report["artifacts"]}
