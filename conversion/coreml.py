@@ -103,36 +103,32 @@ def _short_ids():
 
 
 def _compact_program(ml):
-    """Deduplicate equal small consts and give every op and intermediate var a 1-2 character
-    name (inputs and outputs keep theirs). The converter's names (p_its_acoustic_mel_blocks_0_
-    conv_weight, transpose_24_cast_fp16_to_fp32_to_fp16, ...) sit at each definition and use:
-    model.mlmodel goes from 152 KB to ~80 KB."""
+    """Deduplicate equal small consts (~300 equal shape/stride/perm consts otherwise stay apart)
+    and turn a linear whose bias is all zeros into a matmul: the converter gives a matmul with a
+    constant (the vocoder's iSTFT basis) a stored zero bias. Short names come later, in
+    _make_reproducible."""
+    from coremltools.converters.mil import Builder as mb
     from coremltools.converters.mil.mil.passes.graph_pass import AbstractGraphPass
     from coremltools.converters.mil.mil.passes.pass_registry import PASS_REGISTRY
     from coremltools.models import utils as model_utils
 
-    class ShortNames(AbstractGraphPass):
+    class ZeroBiasToMatmul(AbstractGraphPass):
         def apply(self, prog):
-            ids = _short_ids()
             for f in prog.functions.values():
-                keep = {v.name for v in f.outputs} | set(f.inputs)
-
-                def walk(block):
-                    for op in block.operations:
-                        op.name = next(ids)
-                        for v in op.outputs:
-                            if v.name not in keep:
-                                v.name = next(ids)
-                        for b in op.blocks:
-                            walk(b)
-
-                walk(f)
+                for op in list(f.operations):
+                    bias = op.inputs.get("bias") if op.op_type == "linear" else None
+                    if bias is None or bias.val is None or np.any(bias.val) or op.weight.val is None:
+                        continue
+                    with f:
+                        out = mb.matmul(x=op.x, y=np.ascontiguousarray(op.weight.val.T), before_op=op)
+                    f.replace_uses_of_var_after_op(anchor_op=op, old_var=op.outputs[0], new_var=out)
+                    f.remove_ops([op])
 
     dedup = PASS_REGISTRY["common::const_deduplication"]
     old = dedup.const_threshold
-    dedup.const_threshold = 0  # default 100: ~300 equal shape/stride/perm consts stay apart
+    dedup.const_threshold = 0
     try:
-        passes = [dedup, PASS_REGISTRY["common::dead_code_elimination"], ShortNames()]
+        passes = [ZeroBiasToMatmul(), dedup, PASS_REGISTRY["common::dead_code_elimination"]]
         return model_utils._apply_graph_pass(ml, passes, spec_version=ml.get_spec().specificationVersion,
                                              skip_model_load=True)
     finally:
