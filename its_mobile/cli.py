@@ -321,9 +321,10 @@ def export_cmd(fmt: str, tier: str | None, checkpoint: Path | None, weights: str
               help="Bundle an artifact even when it fails parity (recorded in the report).")
 @click.option("-o", "--out", "out", type=click.Path(path_type=Path), default=Path("build"), show_default=True,
               help="Output directory: OUT/<target>/, OUT/<target>.zip, OUT/build-report.json and .html.")
+@click.option("--force", is_flag=True, help="Write into an existing folder that is not a previous bundle.")
 @_friendly
 def build(target: str, runtime: str | None, tier: str | None, checkpoint: Path | None, allow_parity_failure: bool,
-          out: Path) -> None:
+          out: Path, force: bool) -> None:
     """Export, check parity and bundle the model into a sample Android or iOS app project.
 
     Writes the project folder, a reproducible zip of it and a build report. An artifact that
@@ -341,7 +342,7 @@ def build(target: str, runtime: str | None, tier: str | None, checkpoint: Path |
     def step(name: str) -> None:
         click.echo(f"[{next(done, total)}/{total} {time.perf_counter() - start:4.0f} s] {name}", err=True)
 
-    report = build_bundle(targets, out, checkpoint, tier, runtime, allow_parity_failure, step)
+    report = build_bundle(targets, out, checkpoint, tier, runtime, allow_parity_failure, step, force)
     for t in report["targets"]:
         p = t["parity"]
         lat = t["host_latency"]

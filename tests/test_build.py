@@ -143,3 +143,14 @@ def test_output_that_is_a_file_is_refused(tmp_path):
     out.write_text("keep me")
     r = cli("build", "-o", str(out))
     assert r.returncode == 2 and "not a directory" in r.stderr and out.read_text() == "keep me"
+
+
+def test_folder_of_other_things_and_unwritable_places_are_refused(tmp_path):
+    other = tmp_path / "mine"
+    other.mkdir()
+    (other / "notes.txt").write_text("keep")
+    r = cli("build", "-o", str(other))
+    assert r.returncode == 2 and "not a previous bundle" in r.stderr and "--force" in r.stderr
+    assert [p.name for p in other.iterdir()] == ["notes.txt"]
+    r = cli("build", "-o", "/proc/its-mobile-bundle")  # not writable, even for root
+    assert r.returncode == 2 and "cannot write to /proc/its-mobile-bundle" in r.stderr and "Traceback" not in r.stderr

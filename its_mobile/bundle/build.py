@@ -18,7 +18,6 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -65,19 +64,16 @@ class OutputBusy(ItsError):
 LOCK = ".its-mobile-build.lock"
 
 
-@contextmanager
-def _locked(out: Path):
-    """Hold OUT's build lock (released by the OS even when the process is killed)."""
+def _lock(out: Path):
+    """Take OUT's build lock and return its handle (close it to release; the OS releases it
+    when the process ends, even killed)."""
     handle = open(out / LOCK, "w")
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         handle.close()
         raise OutputBusy(f"another its-mobile build is writing to {out}; wait for it or choose another -o") from None
-    try:
-        yield
-    finally:
-        handle.close()
+    return handle
 
 
 def _recover(out: Path) -> None:
@@ -180,7 +176,7 @@ def build_target(target: str, runtime: str, stage: Path, checkpoint_path: Path |
 
 def build(targets: list[str], out: Path, checkpoint_path: Path | None = None, tier: str | None = None,
           runtime: str | None = None, allow_parity_failure: bool = False,
-          progress: Callable[[str], None] | None = None) -> dict:
+          progress: Callable[[str], None] | None = None, force: bool = False) -> dict:
     """Build every target into OUT/<target>/ and OUT/<target>.zip with OUT/build-report.json
     and .html; returns the report. One build at a time per OUT (a lock file); a build that
     was killed is cleaned up by the next."""
@@ -191,12 +187,22 @@ def build(targets: list[str], out: Path, checkpoint_path: Path | None = None, ti
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise BadInput(f"{out} exists and is not a directory")
+    # A folder of other things is not overwritten by accident; hidden entries are a killed build's.
+    if out.is_dir() and not force and not (out / REPORT_JSON).is_file() and \
+            any(not p.name.startswith(".") for p in out.iterdir()):
+        raise BadInput(f"{out} exists and is not a previous bundle (no {REPORT_JSON}); choose another -o or pass --force")
     source = checkpoint.DEFAULT if checkpoint_path is None else Path(checkpoint_path)
     _, info = checkpoint.load_model(checkpoint_path, tier)  # bad checkpoints and tiers fail before any work
-    out.mkdir(parents=True, exist_ok=True)
-    with _locked(out):
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        lock = _lock(out)
+    except OSError as e:
+        raise BadInput(f"cannot write to {out}: {e.strerror or e}") from e
+    try:
         _recover(out)
         return _build_locked(targets, out, checkpoint_path, tier, runtime, allow_parity_failure, progress, source, info)
+    finally:
+        lock.close()
 
 
 def _build_locked(targets: list[str], out: Path, checkpoint_path: Path | None, tier: str | None, runtime: str | None,
