@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -57,6 +58,7 @@ def main() -> None:
     out["audio_seconds"] = seconds
     out["rtf"] = out["whole"]["p50_ms"] / 1000 / seconds
     print(json.dumps(out, indent=1))
+    (Path(__file__).parent / "results" / "latency.json").write_text(json.dumps(out, indent=1))
 
 
 if __name__ == "__main__":

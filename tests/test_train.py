@@ -1,5 +1,8 @@
+import os
+import signal
 import subprocess
 import sys
+import time
 
 import numpy as np
 import torch
@@ -86,3 +89,19 @@ def test_uneven_batch_over_ranks_is_refused(tiny_data, tmp_path):
     r = torchrun("train", "--preset", "tiny", "--data", str(tiny_data), "--stage", "teacher", "--steps", "2",
                  "--batch", "15", "--out", str(tmp_path))
     assert r.returncode != 0 and "does not split evenly over 2 ranks" in r.stderr
+
+
+def test_a_rank_that_dies_stops_the_run_and_keeps_the_checkpoint(tiny_data, tmp_path):
+    args = ["train", "--preset", "tiny", "--data", str(tiny_data), "--stage", "teacher", "--batch", "16", "--threads", "1",
+            "--out", str(tmp_path)]
+    assert torchrun(*args, "--steps", "20").returncode == 0
+    run = subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                            "-m", "its_mobile", *args, "--steps", "1000000"], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True)
+    time.sleep(10)
+    workers = subprocess.run(["pgrep", "-P", str(run.pid)], capture_output=True, text=True).stdout.split()
+    assert len(workers) == 2
+    os.kill(int(workers[-1]), signal.SIGKILL)
+    _, err = run.communicate(timeout=300)
+    assert run.returncode != 0 and "Root Cause" in err and "SIGKILL" in err  # torchrun names the rank that died
+    assert checkpoint.load(tmp_path / "teacher.safetensors")[1]["step"] >= 20
