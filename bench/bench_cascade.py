@@ -4,7 +4,7 @@ thread each: exact accuracy (the phonemes of what is spoken against espeak-ng's 
 word), latency per word (image in, waveform out), bytes on disk, and peak memory (each system
 in its own process).
 
-    python bench/bench_cascade.py           # needs rapidocr_onnxruntime (pip) and tesseract-ocr (apt)
+    pip install -e '.[bench]' && apt-get install tesseract-ocr && python bench/bench_cascade.py
 
 Cascades: RapidOCR (PP-OCRv4 recognition, the word crop given, so no detection) + espeak-ng,
 and tesseract 5 (--psm 8, one word; a process per image, which is how its CLI runs) + espeak-ng.
