@@ -465,17 +465,20 @@ def profile(artifacts: tuple[Path, ...], bundle: Path | None, runs: int, threads
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="End with one JSON line: passed, and per artifact format, "
               "level, passed, phoneme_agreement, max_rel_err.")
+@click.option("--junit", type=click.Path(path_type=Path), help="Also write the results as JUnit XML here (for CI).")
 @_friendly
-def parity_cmd(path: Path, as_json: bool) -> None:
+def parity_cmd(path: Path, as_json: bool, junit: Path | None) -> None:
     """Run the artifacts of an export (PATH = its directory, or one artifact in it) in their
     runtimes and compare with PyTorch.
 
     Exits 1 when an artifact fails. An artifact whose runtime cannot run here (Core ML off
     macOS) gets the strongest check possible instead: level "structural", not "numeric".
     """
-    from its_mobile.parity import parity
+    from its_mobile.parity import parity, write_junit
 
     report = parity(path)
+    if junit:
+        write_junit(report, junit)
     for r in report["artifacts"]:
         detail = r.get("reason") or (f"phonemes {100 * r['phoneme_agreement']:.0f}% agree, mel rel err "
                                      f"{r['max_rel_err']:.1e}, waveform SNR {r['min_waveform_snr_db']:.0f} dB")

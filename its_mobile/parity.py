@@ -103,3 +103,29 @@ def parity(path: Path) -> dict:
     tmp.write_text(json.dumps(out, indent=1))
     os.replace(tmp, out_dir / PARITY_REPORT)
     return out
+
+
+def write_junit(report: dict, path: Path) -> None:
+    """The parity report as JUnit XML for a CI system: one test case per artifact; a runtime
+    that cannot run here (Core ML off macOS) is a skipped case whose message gives the
+    structural check's verdict, or a failure when that check failed."""
+    import xml.etree.ElementTree as ET
+
+    arts = report["artifacts"]
+    failed = [a for a in arts if not a["passed"]]
+    skipped = [a for a in arts if a["status"] == "not-run" and a["passed"]]
+    suite = ET.Element("testsuite", name="its-mobile parity", tests=str(len(arts)), failures=str(len(failed)),
+                       skipped=str(len(skipped)), errors="0")
+    for a in arts:
+        case = ET.SubElement(suite, "testcase", classname=f"parity.{a['format']}", name=a["path"])
+        if a["status"] == "not-run":
+            kind = "failure" if not a["passed"] else "skipped"
+            verdict = "passed" if a["passed"] else "FAILED"
+            ET.SubElement(case, kind, message=f"{a['reason']}; structural check {verdict}")
+        elif not a["passed"]:
+            ET.SubElement(case, "failure", message=f"images {a['failed_images']} differ beyond tolerance "
+                                                   f"(mel rel err {a['max_rel_err']:.2e}, phonemes "
+                                                   f"{100 * a['phoneme_agreement']:.0f}% equal)")
+    tmp = Path(str(path) + ".tmp")
+    ET.ElementTree(suite).write(tmp, encoding="utf-8", xml_declaration=True)
+    os.replace(tmp, path)

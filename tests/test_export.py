@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
 
 import pytest
 
@@ -27,8 +28,8 @@ def test_export_report(exported):
     assert not list(exported.glob(".tmp-*"))
 
 
-def test_parity_gate(exported):
-    r = cli("parity", str(exported), "--json")
+def test_parity_gate(exported, tmp_path):
+    r = cli("parity", str(exported), "--json", "--junit", str(tmp_path / "parity.xml"))
     last = json.loads(r.stdout.strip().splitlines()[-1])
     levels = {(a["format"], a["weights"]): (a["level"], a["passed"]) for a in last["artifacts"]}
     assert levels[("executorch", "packed")] == ("numeric", True) and levels[("tflite", "packed")] == ("numeric", True)
@@ -43,6 +44,13 @@ def test_parity_gate(exported):
             assert a["status"] == "not-run" and "macOS" in a["reason"]
         assert a["static_check"]["ok"], a["static_check"]
     assert r.returncode == 0 and report["passed"]
+    suite = ET.parse(tmp_path / "parity.xml").getroot()
+    cases = {c.get("name"): c for c in suite.iter("testcase")}
+    assert suite.get("tests") == str(len(report["artifacts"])) == str(len(cases)) and suite.get("failures") == "0"
+    for a in report["artifacts"]:
+        skipped = cases[a["path"]].find("skipped")
+        assert (skipped is not None) == (a["status"] == "not-run")
+        assert skipped is None or "structural check passed" in skipped.get("message")
 
 
 def test_parity_fails_on_other_weights(exported, tiny_run, tmp_path):
@@ -56,9 +64,11 @@ def test_parity_fails_on_other_weights(exported, tiny_run, tmp_path):
     report["artifacts"] = [a for a in report["artifacts"] if a["format"] == "executorch"]
     report["checkpoint"] = str(tiny_run["student"])  # float weights, not the packed model's
     (other / "export-report.json").write_text(json.dumps(report))
-    r = cli("parity", str(other))
+    r = cli("parity", str(other), "--junit", str(tmp_path / "parity.xml"))
     assert r.returncode == 1, r.stdout
     assert "fail" in r.stdout
+    suite = ET.parse(tmp_path / "parity.xml").getroot()
+    assert suite.get("failures") == "2" and len(list(suite.iter("failure"))) == 2
 
 
 def test_parity_of_one_artifact(exported):
