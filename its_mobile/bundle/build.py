@@ -98,19 +98,13 @@ def host_latency(fmt: str, path: Path, runs: int = LATENCY_RUNS) -> dict:
     or why it could not run here."""
     from conversion import SETTINGS, RuntimeUnavailable, backend
     from its_mobile.parity import parity_images
+    from its_mobile.profile.host import timed
 
     try:
         run = backend(fmt).runner(path, SETTINGS[fmt])
     except RuntimeUnavailable as e:
         return {"measured": False, "reason": str(e)}
-    pixels = parity_images()[:1]
-    for _ in range(3):
-        run(pixels)
-    times = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        run(pixels)
-        times.append((time.perf_counter() - t) * 1000)
+    times = timed(run, parity_images()[:1], runs)
     return {"measured": True, "runs": runs, "p50_ms": round(float(np.percentile(times, 50)), 2),
             "p90_ms": round(float(np.percentile(times, 90)), 2)}
 

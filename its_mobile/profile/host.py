@@ -67,6 +67,18 @@ def size_breakdown(fmt: str, path: Path) -> dict:
             "source": f"{REPORT} (high-precision tensors at the backend's float width)"}
 
 
+def timed(run, pixels: np.ndarray, runs: int, warmup: int = WARMUP) -> list[float]:
+    """Milliseconds of each of `runs` calls of `run(pixels)`, after `warmup` untimed ones."""
+    for _ in range(warmup):
+        run(pixels)
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        run(pixels)
+        times.append((time.perf_counter() - t) * 1000)
+    return times
+
+
 def _latency(times: list[float]) -> dict:
     a = np.asarray(times)
     return {"p50_ms": round(float(np.percentile(a, 50)), 3), "p90_ms": round(float(np.percentile(a, 90)), 3),
@@ -131,13 +143,7 @@ def profile_artifact(path: Path, runs: int, threads: int) -> dict:
     t = time.perf_counter()
     run(pixels)
     first_ms = (time.perf_counter() - t) * 1000
-    for _ in range(WARMUP):
-        run(pixels)
-    times = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        run(pixels)
-        times.append((time.perf_counter() - t) * 1000)
+    times = timed(run, pixels, runs)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     result |= {"measured": True, "runs": runs, "warmup": WARMUP, "load_ms": round(load_ms, 2),
                "first_ms": round(first_ms, 2), **_latency(times), "peak_rss_mb": round(peak, 1),
