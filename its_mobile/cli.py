@@ -330,7 +330,7 @@ def build(target: str, runtime: str | None, tier: str | None, checkpoint: Path |
     Writes the project folder, a reproducible zip of it and a build report. An artifact that
     fails parity is not bundled (exit 1) unless --allow-parity-failure.
     """
-    from its_mobile.bundle.build import build as build_bundle
+    from its_mobile.bundle.build import Request, build as build_bundle
 
     targets = ["android", "ios"] if target == "all" else [target]
     if runtime is not None and len(targets) > 1:
@@ -342,7 +342,8 @@ def build(target: str, runtime: str | None, tier: str | None, checkpoint: Path |
     def step(name: str) -> None:
         click.echo(f"[{next(done, total)}/{total} {time.perf_counter() - start:4.0f} s] {name}", err=True)
 
-    report = build_bundle(targets, out, checkpoint, tier, runtime, allow_parity_failure, step, force)
+    request = Request(tuple(targets), out, checkpoint, tier, runtime, allow_parity_failure, force)
+    report = build_bundle(request, step)
     for t in report["targets"]:
         p = t["parity"]
         lat = t["host_latency"]

@@ -14,7 +14,7 @@ import pytest
 
 from conversion import SETTINGS, backend
 from its_mobile.bundle.archive import ZIP_TIME
-from its_mobile.bundle.build import ASSETS, ParityFailed, build
+from its_mobile.bundle.build import ASSETS, ParityFailed, Request, build
 from its_mobile.export import artifact_sha256
 from tests.test_cli import cli
 
@@ -113,13 +113,13 @@ def test_parity_failure_is_refused_unless_allowed(tmp_path, monkeypatch):
     """With tolerances no artifact can meet, the gate refuses and the bundle in place survives;
     --allow-parity-failure bundles it and says so."""
     out = tmp_path / "out"
-    build(["android"], out)
+    build(Request(("android",), out))
     before = digest(out)
     monkeypatch.setitem(SETTINGS["tflite"], "mel_atol", -1.0)
     with pytest.raises(ParityFailed):
-        build(["android"], out)
+        build(Request(("android",), out))
     assert digest(out) == before and not list(out.glob(".build-*"))
-    report = build(["android"], out, allow_parity_failure=True)
+    report = build(Request(("android",), out, allow_parity_failure=True))
     (t,) = report["targets"]
     assert t["parity_bypassed"] and report["allow_parity_failure"]
     assert "allow-parity-failure" in (out / "build-report.html").read_text()

@@ -18,6 +18,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -49,6 +50,26 @@ NOT_CHECKED = {
     "ios": ["Xcode build: needs macOS (run the bundle's README commands or .github/workflows/ios.yml)",
             "Core ML prediction: needs macOS; parity here is structural (weights, inputs, outputs, ops)"],
 }
+
+
+@dataclass(frozen=True)
+class Request:
+    """What to build: the command line of `its-mobile build`."""
+
+    targets: tuple[str, ...]
+    out: Path
+    checkpoint: Path | None = None  # None: the embedded default
+    tier: str | None = None  # None: the checkpoint's largest
+    runtime: str | None = None  # None: DEFAULT_RUNTIME of each target
+    allow_parity_failure: bool = False
+    force: bool = False  # write into a folder that is not a previous bundle
+
+    @property
+    def source(self) -> Path:
+        return checkpoint.DEFAULT if self.checkpoint is None else Path(self.checkpoint)
+
+    def runtime_of(self, target: str) -> str:
+        return self.runtime or DEFAULT_RUNTIME[target]
 
 
 class ParityFailed(ItsError):
@@ -109,29 +130,30 @@ def host_latency(fmt: str, path: Path, runs: int = LATENCY_RUNS) -> dict:
             "p90_ms": round(float(np.percentile(times, 90)), 2)}
 
 
-def build_target(target: str, runtime: str, stage: Path, checkpoint_path: Path | None, tier: str | None,
-                 allow_parity_failure: bool, step: Callable[[str], None]) -> tuple[dict, dict[str, bytes]]:
-    """(report section, project files) of one target; the export lives in `stage`."""
+def build_target(request: Request, target: str, info: dict, stage: Path,
+                 step: Callable[[str], None]) -> tuple[dict, dict[str, bytes]]:
+    """(report section, project files) of one target; `info` is the checkpoint's (with its
+    tier); the export lives in `stage`."""
     from conversion import backend
     from its_mobile.export import export
     from its_mobile.parity import parity
 
+    runtime = request.runtime_of(target)
     fmt = FORMAT[runtime]
     weights, why = WEIGHTS.get((target, runtime), ("packed", "ternary weights kept packed"))
     export_dir = stage / f"export-{target}"
     step(f"{target}: export {fmt} ({weights})")
-    exported = export([fmt], export_dir, checkpoint_path, tier, (weights,))
+    exported = export([fmt], export_dir, request.checkpoint, request.tier, (weights,))
     (entry,) = exported["artifacts"]
     artifact = export_dir / entry["path"]
 
     step(f"{target}: parity in the {fmt} runtime")
     (checked,) = parity(export_dir)["artifacts"]
-    if not checked["passed"] and not allow_parity_failure:
+    if not checked["passed"] and not request.allow_parity_failure:
         raise ParityFailed(f"{entry['path']} fails parity ({checked.get('level')}: see `its-mobile parity`); "
                            "not bundled (--allow-parity-failure bundles it anyway, and says so in the report)")
 
     step(f"{target}: manifest")
-    _, info = checkpoint.load_model(checkpoint_path, tier)
     io = backend(fmt).interface(artifact)
     manifest = make_manifest(fmt, runtime, entry["path"], info["tier"], io, entry.get("methods", []),
                              info["inventory"], entry["sha256"])
@@ -168,25 +190,22 @@ def build_target(target: str, runtime: str, stage: Path, checkpoint_path: Path |
     return section, files
 
 
-def build(targets: list[str], out: Path, checkpoint_path: Path | None = None, tier: str | None = None,
-          runtime: str | None = None, allow_parity_failure: bool = False,
-          progress: Callable[[str], None] | None = None, force: bool = False) -> dict:
+def build(request: Request, progress: Callable[[str], None] | None = None) -> dict:
     """Build every target into OUT/<target>/ and OUT/<target>.zip with OUT/build-report.json
     and .html; returns the report. One build at a time per OUT (a lock file); a build that
     was killed is cleaned up by the next."""
-    for target in targets:
-        chosen = runtime or DEFAULT_RUNTIME[target]
+    for target in request.targets:
+        chosen = request.runtime_of(target)
         if chosen not in RUNTIMES[target]:
             raise BadInput(f"--runtime {chosen}: {target} apps run {' or '.join(RUNTIMES[target])}")
-    out = Path(out)
+    out = Path(request.out)
     if out.exists() and not out.is_dir():
         raise BadInput(f"{out} exists and is not a directory")
     # A folder of other things is not overwritten by accident; hidden entries are a killed build's.
-    if out.is_dir() and not force and not (out / REPORT_JSON).is_file() and \
+    if out.is_dir() and not request.force and not (out / REPORT_JSON).is_file() and \
             any(not p.name.startswith(".") for p in out.iterdir()):
         raise BadInput(f"{out} exists and is not a previous bundle (no {REPORT_JSON}); choose another -o or pass --force")
-    source = checkpoint.DEFAULT if checkpoint_path is None else Path(checkpoint_path)
-    _, info = checkpoint.load_model(checkpoint_path, tier)  # bad checkpoints and tiers fail before any work
+    _, info = checkpoint.load_model(request.checkpoint, request.tier)  # bad checkpoints and tiers fail before any work
     try:
         out.mkdir(parents=True, exist_ok=True)
         lock = _lock(out)
@@ -194,24 +213,22 @@ def build(targets: list[str], out: Path, checkpoint_path: Path | None = None, ti
         raise BadInput(f"cannot write to {out}: {e.strerror or e}") from e
     try:
         _recover(out)
-        return _build_locked(targets, out, checkpoint_path, tier, runtime, allow_parity_failure, progress, source, info)
+        return _build_locked(request, info, progress or (lambda _: None))
     finally:
         lock.close()
 
 
-def _build_locked(targets: list[str], out: Path, checkpoint_path: Path | None, tier: str | None, runtime: str | None,
-                  allow_parity_failure: bool, progress: Callable[[str], None] | None, source: Path, info: dict) -> dict:
+def _build_locked(request: Request, info: dict, step: Callable[[str], None]) -> dict:
     from its_mobile.bundle.report import write_html
     from its_mobile.compress.inspect import inspect_checkpoint
 
-    step = progress or (lambda _: None)
+    out = Path(request.out)
     start = time.perf_counter()
     stage = Path(tempfile.mkdtemp(prefix=".build-", dir=out))
     try:
         sections = []
-        for target in targets:
-            section, files = build_target(target, runtime or DEFAULT_RUNTIME[target], stage, checkpoint_path,
-                                          tier, allow_parity_failure, step)
+        for target in request.targets:
+            section, files = build_target(request, target, info, stage, step)
             step(f"{target}: write project and zip")
             write_tree(files, stage / target)
             write_zip(files, stage / f"{target}.zip", top=target)
@@ -220,11 +237,11 @@ def _build_locked(targets: list[str], out: Path, checkpoint_path: Path | None, t
             sections.append(section)
         report = {
             "its_mobile_version": __version__,
-            "checkpoint": "embedded default" if checkpoint_path is None else source.name,
-            "checkpoint_sha256": _sha256(source.read_bytes()),
+            "checkpoint": "embedded default" if request.checkpoint is None else request.source.name,
+            "checkpoint_sha256": _sha256(request.source.read_bytes()),
             "tier": info["tier"],
-            "tiers": inspect_checkpoint(source)["tiers"],
-            "allow_parity_failure": allow_parity_failure,
+            "tiers": inspect_checkpoint(request.source)["tiers"],
+            "allow_parity_failure": request.allow_parity_failure,
             "targets": sections,
             "machine": {"system": platform.system(), "machine": platform.machine(), "cpus": os.cpu_count(),
                         "python": platform.python_version()},
