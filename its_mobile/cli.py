@@ -356,50 +356,6 @@ def build(target: str, runtime: str | None, tier: str | None, checkpoint: Path |
     click.echo(f"report: {out / 'build-report.html'} ({report['seconds']:.0f} s)")
 
 
-def _profile_targets(artifacts: tuple[Path, ...], bundle: Path | None) -> list[Path]:
-    """Artifact paths from ARTIFACT arguments (files, or export folders) or a build's folder."""
-    from its_mobile.bundle.build import ASSETS, REPORT_JSON
-    from its_mobile.export import REPORT
-
-    if bundle is not None:
-        if artifacts:
-            raise BadInput("give ARTIFACT paths or --bundle, not both")
-        try:
-            targets = json.loads((bundle / REPORT_JSON).read_text())["targets"]
-            return [bundle / t["project"] / ASSETS[t["target"]] / t["model_file"] for t in targets]
-        except (OSError, ValueError, KeyError, TypeError) as e:
-            raise BadInput(f"{bundle} has no readable {REPORT_JSON} (run `its-mobile build -o {bundle}`)") from e
-    if not artifacts:
-        raise BadInput("give one or more ARTIFACT paths (or an export folder), or --bundle DIR")
-    paths: list[Path] = []
-    for a in artifacts:
-        if a.is_dir() and (a / REPORT).is_file():
-            try:
-                paths += [a / e["path"] for e in json.loads((a / REPORT).read_text())["artifacts"]]
-            except (ValueError, KeyError, TypeError) as e:
-                raise BadInput(f"{a / REPORT} is not an export report") from e
-        else:
-            paths.append(a)
-    return paths
-
-
-def _tier_accuracy(checkpoint: Path | None, data_dir: Path, n: int) -> list[dict]:
-    """Each tier's exact accuracy and PER on in-vocabulary words in held-out fonts, and its size."""
-    from its_mobile.checkpoint import load_model
-    from its_mobile.compress.inspect import inspect_checkpoint
-    from its_mobile.data.dataset import load
-    from its_mobile.evaluate.metrics import evaluate_split
-
-    data = load(data_dir)
-    out = []
-    for tier in inspect_checkpoint(checkpoint)["tiers"]:
-        model, info = load_model(checkpoint, tier["name"])
-        split = evaluate_split(model, info["inventory"], data, "eval_iv_clean", n, None)
-        out.append({"name": tier["name"], "packed_bytes": tier["packed_bytes"], "params": tier["params"],
-                    "exact": split["exact"], "per": split["per"], "n": split["n"]})
-    return out
-
-
 @main.command()
 @click.argument("artifacts", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--bundle", type=click.Path(path_type=Path), help="A `build` output folder: profile each target's model.")
@@ -420,29 +376,11 @@ def profile(artifacts: tuple[Path, ...], bundle: Path | None, runs: int, threads
             html_out: Path | None) -> None:
     """Load time, first inference, p50/p90/p99 latency, peak memory and size by tensor group of
     each artifact in its real runtime: on this host, or on a device over adb (--adb)."""
-    import platform
+    from its_mobile.profile.collect import artifact_paths, profile_report
 
-    from its_mobile.profile.host import format_of, profile_artifact
-
-    if runs < 1 or threads < 1 or eval_n < 1:
-        raise BadInput("--runs, --threads and --eval-n must be at least 1")
-    paths = _profile_targets(artifacts, bundle)
-    results = []
-    for path in paths:
-        if not path.exists():
-            raise BadInput(f"artifact not found: {path}")
-        if serial:
-            from its_mobile.profile.device import profile_on_device
-            from its_mobile.profile.host import size_breakdown
-
-            fmt = format_of(path)
-            results.append({"artifact": path.name, "format": fmt, "size": size_breakdown(fmt, path),
-                            **profile_on_device(serial, path, fmt, runner, runs, threads)})
-        else:
-            results.append(profile_artifact(path, runs, threads))
-    report = {"machine": f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs" if not serial else serial,
-              "runs": runs, "threads": threads, "artifacts": results,
-              "tiers": _tier_accuracy(checkpoint, eval_data, eval_n) if eval_data else None}
+    report = profile_report(artifact_paths(artifacts, bundle), runs, threads, serial, runner, eval_data, eval_n,
+                            checkpoint)
+    results = report["artifacts"]
     for r in results:
         if r.get("measured"):
             click.echo(f"{r['artifact']}: load {r.get('load_ms', float('nan')):.1f} ms, first {r.get('first_ms', float('nan')):.1f} ms, "
