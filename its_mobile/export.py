@@ -104,7 +104,10 @@ def export(formats: list[str], out_dir: Path, checkpoint_path: Path | None = Non
             artifacts.append({**export_one(model, names, fmt, w, out_dir, stem), "tier": info["tier"]})
             if progress:
                 progress(f"{fmt} ({w}) written")
-    report = {"checkpoint": str(checkpoint_path or checkpoint.DEFAULT), "tier": info["tier"],
+    # The embedded default is recorded as null, not as a path into this machine's installation,
+    # so that the folder can be checked (`its-mobile parity`) on another machine.
+    where = None if checkpoint_path is None else str(Path(checkpoint_path).resolve())
+    report = {"checkpoint": where, "tier": info["tier"],
               "ternarized_at_export": info.get("kind") != "its-packed", "artifacts": artifacts}
     tmp = out_dir / (REPORT + ".tmp")
     tmp.write_text(json.dumps(report, indent=1))
