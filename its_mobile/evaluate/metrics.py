@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from its_mobile.constants import EOS, HOP, N_MELS, SAMPLE_RATE
+from its_mobile.constants import EOS, HOP, N_FFT, N_MELS, SAMPLE_RATE
 from its_mobile.data import espeak
 from its_mobile.data.audio import log_mel, to_model_rate
 from its_mobile.data.dataset import EVAL_SPLITS, Data
@@ -63,7 +63,10 @@ def _cepstrum(logmel: np.ndarray, n: int = 13) -> np.ndarray:
 
 def speech_distances(model_audio: np.ndarray, ref_audio: np.ndarray) -> tuple[float, float]:
     """(mel L1, MCD in dB) of two waveforms at SAMPLE_RATE, DTW-aligned on the cepstrum."""
-    mels = [log_mel(torch.from_numpy(np.asarray(a, np.float32))).numpy() for a in (model_audio, ref_audio)]
+    # A word read as one short phoneme can be shorter than the STFT's reflect padding allows:
+    # pad it with silence to one window.
+    padded = [np.pad(np.asarray(a, np.float32), (0, max(0, N_FFT + 1 - len(a)))) for a in (model_audio, ref_audio)]
+    mels = [log_mel(torch.from_numpy(a)).numpy() for a in padded]
     ceps = [_cepstrum(m) for m in mels]
     path = _dtw_path(ceps[0], ceps[1])
     i, j = np.array(path).T
