@@ -16,6 +16,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, safe_open, save_file
 
 from its_mobile.compress.packed import pack_state, unpack_state
+from its_mobile.compress.ternary import latent, ternary_names
 from its_mobile.compress.tiers import TIERS, Tier, tier_dims, tier_state
 from its_mobile.errors import BadCheckpoint, BadInput
 from its_mobile.model.dims import ModelDims
@@ -82,6 +83,19 @@ def save_packed(path: Path, model: ITS, inventory: list[str], record: dict, tier
     info = {"kind": "its-packed", "dims": model.dims.to_json(), "inventory": inventory, "ternary": manifest,
             "tiers": {name: t.to_json() for name, t in tiers.items()}, "training": record}
     save(path, tensors, info)
+
+
+def load_trainable(path: Path | None = None) -> tuple[ITS, dict]:
+    """(model, info) of a whole-model checkpoint to continue training (its largest tier; the
+    embedded default when `path` is None). Packed ternary weights come back as latent floats
+    that quantize to the same codes and scales, so training resumes where the model stands."""
+    model, info = load_model(path)
+    if info["kind"] == "its-packed":
+        params = dict(model.named_parameters())
+        with torch.no_grad():
+            for name in ternary_names(model):
+                params[name].copy_(latent(params[name]))
+    return model.train(), info
 
 
 def model_tiers(info: dict) -> dict[str, Tier]:

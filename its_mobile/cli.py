@@ -122,20 +122,27 @@ def data(n: int, n_eval: int, n_speech: int, n_audio: int, seed: int, workers: i
                    "and pack them (packed.safetensors).")
 @click.option("--tiers", default="large,base,small", show_default=True,
               help="With --ternary: nested tiers trained together in one pass (large, base, small).")
+@click.option("--init", "init", metavar="CHECKPOINT|default",
+              help="With --ternary: continue this whole model (packed or float; `default`: the embedded one) "
+                   "instead of OUT's float stages; stages not named by --stage are taken from it as they are.")
 @_friendly
 def train(preset: str, data_dir: Path | None, out: Path, stages: tuple[str, ...], steps: int | None,
           minutes: float | None, threads: int | None, device: str, batch: int | None, lr: float | None,
-          seed: int, ternary: bool, tiers: str) -> None:
+          seed: int, ternary: bool, tiers: str, init: str | None) -> None:
     """Train the acoustic model, vocoder, teacher and distilled student; assemble both models.
 
     Under torchrun (`torchrun --nproc_per_node N -m its_mobile train ...`) the ranks split
     every batch and average their gradients (gloo on CPU, NCCL on CUDA); rank 0 writes.
 
     With --ternary, compress the trained run OUT instead: the acoustic, vocoder and student
-    stages are fine-tuned with ternary weights and all --tiers at once, then packed.
+    stages are fine-tuned with ternary weights and all --tiers at once, then packed. With
+    --init as well, continue training a model that was already packed (e.g. the shipped default
+    on more data): `its-mobile train --preset full --data D --out R --ternary --init default
+    --stage student`.
     """
     import torch
 
+    from its_mobile.checkpoint import DEFAULT
     from its_mobile.compress.tiers import parse_tiers
     from its_mobile.data.dataset import DataSpec, generate, load
     from its_mobile.train.assemble import assemble, assemble_packed
@@ -149,6 +156,11 @@ def train(preset: str, data_dir: Path | None, out: Path, stages: tuple[str, ...]
         device = "cuda" if torch.cuda.is_available() else "cpu"
     elif device == "cuda" and not torch.cuda.is_available():
         raise BadInput("--device cuda: this torch sees no CUDA GPU (use --device cpu or auto)")
+    if init is not None and not ternary:
+        raise BadInput("--init continues a whole model's ternary training: add --ternary")
+    source = None if init is None else DEFAULT if init == "default" else Path(init)
+    if source is not None and not source.is_file():
+        raise BadInput(f"--init: no checkpoint at {source}")
     ranks = distributed.init(device)  # one rank, or those torchrun started
     device = distributed.device_for(device, ranks)
     say = click.echo if ranks.main else (lambda *_: None)
@@ -167,13 +179,13 @@ def train(preset: str, data_dir: Path | None, out: Path, stages: tuple[str, ...]
         if "teacher" in stages:
             raise BadInput("the teacher is not compressed; --ternary trains acoustic, vocoder and student")
         run = out / f"ternary-{'-'.join(chosen)}"
-        spec = Compression(source=out, tiers=chosen)
+        spec = Compression(source=source or out, tiers=chosen)
         for stage in stages or COMPRESSED_STAGES:
             r = run_stage(stage, data, p, run, seed=seed, compression=spec, **sizing)
             say(f"{stage} ({', '.join(chosen)}): step {r['step']}, loss {r['loss_curve'][-1][1]:.4f}, "
                        f"{r['seconds']:.0f} s")
-        if ranks.main and all((run / f"{s}.safetensors").exists() for s in COMPRESSED_STAGES):
-            say(f"packed: {assemble_packed(run, data, p, chosen)}")
+        if ranks.main and (source or all((run / f"{s}.safetensors").exists() for s in COMPRESSED_STAGES)):
+            say(f"packed: {assemble_packed(run, data, p, chosen, fallback=source)}")
         return
     for stage in stages or STAGES:
         r = run_stage(stage, data, p, out, seed=seed, **sizing)

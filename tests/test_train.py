@@ -105,3 +105,38 @@ def test_a_rank_that_dies_stops_the_run_and_keeps_the_checkpoint(tiny_data, tmp_
     _, err = run.communicate(timeout=300)
     assert run.returncode != 0 and "Root Cause" in err and "SIGKILL" in err  # torchrun names the rank that died
     assert checkpoint.load(tmp_path / "teacher.safetensors")[1]["step"] >= 20
+
+
+def test_continue_a_packed_model(tiny_data, tiny_packed, tmp_path):
+    """`train --ternary --init PACKED --stage student` starts exactly where the packed model stands
+    (its latent weights quantize back to the same codes and scales), trains the student only and
+    packs a model whose acoustic model and vocoder are the init's, bit for bit."""
+    from its_mobile.compress.ternary import quantize
+
+    before, info = checkpoint.load_model(tiny_packed)
+    trainable, _ = checkpoint.load_trainable(tiny_packed)
+    params = dict(trainable.named_parameters())
+    for name in info["ternary"]:
+        codes, scale = quantize(params[name])
+        torch.testing.assert_close(codes.float() * scale, before.state_dict()[name], rtol=1e-6, atol=0)
+
+    done = cli("train", "--preset", "tiny", "--data", str(tiny_data), "--out", str(tmp_path), "--ternary",
+               "--init", str(tiny_packed), "--stage", "student", "--steps", "3")
+    assert done.returncode == 0, done.stderr
+    after, after_info = checkpoint.load_model(tmp_path / "ternary-large-base-small" / "packed.safetensors")
+    old, new = before.state_dict(), after.state_dict()
+    for name in old:
+        if name.startswith(("acoustic.", "vocoder.")):
+            torch.testing.assert_close(new[name], old[name], rtol=1e-6, atol=1e-7)
+    assert any(not torch.equal(new[n], old[n]) for n in old if n.startswith("encoder."))
+    assert after_info["training"]["continued_from"] == info["training"]
+    assert list(after_info["training"]["stages"]) == ["student"]
+
+
+def test_init_is_refused_without_ternary_or_for_another_model(tiny_data, tmp_path):
+    base = ["train", "--preset", "tiny", "--data", str(tiny_data), "--out", str(tmp_path), "--stage", "student"]
+    for extra, message in ((["--init", "default"], "add --ternary"),
+                           (["--ternary", "--init", "default"], "not the tiny preset's"),
+                           (["--ternary", "--init", str(tmp_path / "nothing.safetensors")], "no checkpoint")):
+        done = cli(*base, *extra)
+        assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr, done.stderr

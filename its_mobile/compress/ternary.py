@@ -45,6 +45,14 @@ def split_ternary(w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return codes.to(torch.int8), scale
 
 
+def latent(w: torch.Tensor) -> torch.Tensor:
+    """Float weights that `quantize` and `fake_ternary` map back to the ternary tensor w
+    ({-s, 0, s}, an unpacked model), to continue training it: the nonzero weights divided by
+    their share, so that the mean |w| is s again and every code stays."""
+    share = (w != 0).float().mean()
+    return w / share if share > 0 else w
+
+
 def fake_ternary(w: torch.Tensor) -> torch.Tensor:
     """Ternary weights in the forward pass, identity gradient (straight-through estimator)."""
     scale = w.abs().mean().clamp(min=1e-8)

@@ -10,7 +10,7 @@ from its_mobile.compress.tiers import Tier
 from its_mobile.data.dataset import Data
 from its_mobile.model.dims import ModelDims
 from its_mobile.model.its import ITS
-from its_mobile.train.loop import load_stage_module
+from its_mobile.train.loop import load_stage_module, source_part
 from its_mobile.train.presets import COMPRESSED_STAGES, STAGES, Preset
 
 
@@ -19,22 +19,32 @@ def stage_record(run_dir: Path, stage: str) -> dict:
     return {k: info[k] for k in ("step", "samples", "seconds", "cpu_seconds")}
 
 
-def _whole(run_dir: Path, preset: Preset, n: int, encoder_stage: str) -> ITS:
+def _whole(run_dir: Path, preset: Preset, n: int, encoder_stage: str, fallback: Path | None = None) -> ITS:
+    """The whole model from the run's stages; a stage the run lacks comes from the whole-model
+    checkpoint `fallback` when given (a run that continued only some stages of it)."""
     enc_dims = preset.teacher if encoder_stage == "teacher" else preset.student
     model = ITS(ModelDims(n, enc_dims, preset.acoustic, preset.vocoder))
-    model.encoder.load_state_dict(load_stage_module(run_dir, encoder_stage, preset, n).state_dict())
-    model.acoustic.load_state_dict(load_stage_module(run_dir, "acoustic", preset, n).state_dict())
-    model.vocoder.load_state_dict(load_stage_module(run_dir, "vocoder", preset, n).state_dict())
+    for part, stage in (("encoder", encoder_stage), ("acoustic", "acoustic"), ("vocoder", "vocoder")):
+        if fallback is None or (Path(run_dir) / f"{stage}.safetensors").exists():
+            source = load_stage_module(run_dir, stage, preset, n)
+        else:
+            source = source_part(fallback, stage, preset, n)
+        getattr(model, part).load_state_dict(source.state_dict())
     return model.eval()
 
 
-def assemble_packed(run_dir: Path, data: Data, preset: Preset, tiers: dict[str, Tier]) -> Path:
+def assemble_packed(run_dir: Path, data: Data, preset: Preset, tiers: dict[str, Tier],
+                    fallback: Path | None = None) -> Path:
     """Write run_dir/packed.safetensors from a compressed run: ternary weights 5 per byte, with
-    every tier in it (the shipped default)."""
+    every tier in it (the shipped default). Stages the run lacks come from `fallback`."""
+    trained = [s for s in COMPRESSED_STAGES if (Path(run_dir) / f"{s}.safetensors").exists()]
     record = {"preset": preset.name, "data": data.meta["spec"], "tiers": list(tiers),
-              "stages": {s: stage_record(run_dir, s) for s in COMPRESSED_STAGES}}
+              "stages": {s: stage_record(run_dir, s) for s in trained}}
+    if fallback is not None:
+        _, info = checkpoint.load(fallback)
+        record["continued_from"] = info.get("training", {})
     path = Path(run_dir) / "packed.safetensors"
-    model = _whole(run_dir, preset, len(data.meta["inventory"]), "student")
+    model = _whole(run_dir, preset, len(data.meta["inventory"]), "student", fallback)
     checkpoint.save_packed(path, model, data.meta["inventory"], record, tiers)
     return path
 

@@ -43,7 +43,10 @@ PART = {"acoustic": "acoustic", "vocoder": "vocoder", "teacher": "encoder", "stu
 
 @dataclass(frozen=True)
 class Compression:
-    source: Path  # run directory of the float stages to start from (and to distil from)
+    # Where the stages start: a run directory of float stages (its float student also teaches
+    # the ternary one), or a whole-model checkpoint, packed or float, to continue training
+    # (there is no float teacher then: the tiers' own distillation remains).
+    source: Path
     tiers: dict[str, Tier]  # largest first
     ternary: bool = True
     # The float model whose scores the ternary student is distilled towards. The float student
@@ -124,7 +127,7 @@ class Batches:
 
 def stage_loss(stage: str, forward: Callable, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
     """(loss, main output) of one stage's network `forward` on a batch; a student's batch
-    carries the teacher's scores as "target"."""
+    carries the teacher's scores as "target" when there is a teacher."""
     if stage == "acoustic":
         mask = phone_mask(batch["phones"])
         mel, log_dur, durations, _ = forward(batch["phones"], mask, batch["durations"])
@@ -134,7 +137,7 @@ def stage_loss(stage: str, forward: Callable, batch: dict) -> tuple[torch.Tensor
         wav = forward(batch["mel"])
         return losses.stft_loss(wav, batch["wav"]), wav
     logits = forward(batch["pixels"])
-    if stage == "teacher":
+    if "target" not in batch:
         return losses.phoneme_ctc(logits, batch["phones"]), logits
     return losses.distill(logits, batch["target"], batch["phones"]), logits
 
@@ -198,6 +201,20 @@ def load_stage_module(run_dir: Path, stage: str, preset: Preset, n_phones: int) 
     return module.eval()
 
 
+def source_part(source: Path, stage: str, preset: Preset, n_phones: int) -> nn.Module:
+    """The network of `stage` to start from: a float stage of the run directory `source`, or
+    the matching part of the whole-model checkpoint `source` (its largest tier)."""
+    if Path(source).is_dir():
+        return load_stage_module(source, stage, preset, n_phones)
+    model, info = checkpoint.load_trainable(source)
+    part = getattr(model, PART[stage])
+    wanted = {k: v.shape for k, v in build(stage, preset, n_phones).state_dict().items()}
+    if len(info["inventory"]) != n_phones or {k: v.shape for k, v in part.state_dict().items()} != wanted:
+        raise BadInput(f"{source}: its {PART[stage]} is not the {preset.name} preset's with this data's "
+                       f"{n_phones} phonemes; continue it with the preset and data it was trained with")
+    return part
+
+
 def run_stage(
     stage: str,
     data: Data,
@@ -216,10 +233,11 @@ def run_stage(
     """Train (or resume) one stage until its step count or the time budget; return its record.
 
     `steps`, `batch` and `lr` override the preset's (the schedule stretches to `steps`), for a
-    run sized to the machine and time at hand. With `compression`, the stage starts from the
-    float checkpoint in compression.source and trains ternary nested tiers (see the module
-    docstring). On CUDA the forward passes run in bfloat16 autocast. Under torchrun (`ranks`)
-    each rank trains on its slice of every global batch (see distributed.py).
+    run sized to the machine and time at hand. With `compression`, the stage starts from
+    compression.source (float stages, or a whole model to continue) and trains ternary nested
+    tiers (see the module docstring). On CUDA the forward passes run in bfloat16 autocast.
+    Under torchrun (`ranks`) each rank trains on its slice of every global batch (see
+    distributed.py).
     """
     spec: StageSpec = (preset.stages if compression is None else preset.compressed)[stage]
     if steps is not None or batch is not None or lr is not None:
@@ -238,14 +256,15 @@ def run_stage(
         info = _load_stage(path, module, opt)
         record = {k: info[k] for k in record}
     elif compression is not None:
-        module.load_state_dict(load_stage_module(compression.source, stage, preset, n_phones).state_dict())
+        module.load_state_dict(source_part(compression.source, stage, preset, n_phones).state_dict())
     module.to(device)
     _optimizer_to(opt, device)
     distributed.broadcast_parameters(module, ranks)
     teacher = None
-    if stage == "student":
-        teacher = (load_stage_module(run_dir, "teacher", preset, n_phones) if compression is None else
-                   load_stage_module(compression.source, compression.teacher_stage, preset, n_phones)).to(device)
+    if stage == "student" and compression is None:
+        teacher = load_stage_module(run_dir, "teacher", preset, n_phones).to(device)
+    elif stage == "student" and Path(compression.source).is_dir():
+        teacher = load_stage_module(compression.source, compression.teacher_stage, preset, n_phones).to(device)
     autocast = torch.autocast("cuda", torch.bfloat16, enabled=torch.device(device).type == "cuda")
     forwards = _forwards(stage, module, preset, n_phones, compression)
     batches = Batches(data, stage, preset, seed)
