@@ -79,6 +79,33 @@ def tiers_section(t: dict | None) -> list[str]:
     return out + [""]
 
 
+def continued_section(c: dict | None) -> list[str]:
+    if not c:
+        return []
+    out = ["## The default, continued (`python bench/bench_continued.py`)", "",
+           f"Machine: {c['machine']}", "",
+           "The packed default before and after `its-mobile train --preset full --ternary --init default --stage student`",
+           "(all tiers in one pass, no float teacher: see the training record below); reading accuracy of each tier",
+           "on the same 200 images per split.", "",
+           "| model | tier | packed bytes | exact iv clean / noisy | exact oov clean / noisy | PER iv clean / noisy "
+           "| PER oov clean / noisy |", "|---|---|---|---|---|---|---|"]
+    for which in ("before", "after"):
+        for tier, t in c[which]["tiers"].items():
+            r = t["reading"]
+            out.append(f"| {which} | {tier} | {t['packed_bytes']:,} "
+                       f"| {pct(r['eval_iv_clean']['exact'])} / {pct(r['eval_iv_noisy']['exact'])} "
+                       f"| {pct(r['eval_oov_clean']['exact'])} / {pct(r['eval_oov_noisy']['exact'])} "
+                       f"| {pct(r['eval_iv_clean']['per'])} / {pct(r['eval_iv_noisy']['per'])} "
+                       f"| {pct(r['eval_oov_clean']['per'])} / {pct(r['eval_oov_noisy']['per'])} |")
+    st = c["after"]["training"].get("stages", {}).get("student")
+    if st:
+        out += ["", f"Continued training of the student: {st['step']:,} steps of batch 32 ({st['samples']:,} samples), "
+                    f"{st['seconds'] / 60:.0f} min wall, {st['cpu_seconds'] / 3600:.2f} CPU hours, on "
+                    f"{c['after']['training']['data']['n']:,} training images (data seed "
+                    f"{c['after']['training']['data']['seed']}); peak learning rate 1e-3, cosine."]
+    return out + [""]
+
+
 def export_section(e: dict | None) -> list[str]:
     if not e:
         return []
@@ -250,6 +277,7 @@ def main() -> None:
                 "(see the loss columns above). The MCD column of the model's audio (~31 dB) is far above the",
                 "vocoder's 5.5 dB on espeak-ng's own mels and has not been explained yet.", ""]
     out += tiers_section(load("tiers"))
+    out += continued_section(load("continued"))
     out += export_section(load("export"))
     out += export_latency_section(load("export_latency"))
     out += build_section(load("build"))
