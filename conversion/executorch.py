@@ -170,7 +170,7 @@ def _partitioner(decoded: set[str]) -> XnnpackPartitioner:
 def _drop_unused_constants(ep: torch.export.ExportedProgram) -> torch.export.ExportedProgram:
     """Remove parameter/buffer inputs a method never reads. torch.export lifts every buffer of
     the module into each method; executorch only prunes unused *parameters*, so an unused
-    buffer would be serialized again (init would carry the 1 MB iSTFT basis, forward the
+    buffer would be serialized again (init would carry the 0.5 MB iSTFT basis, forward the
     indices)."""
     placeholders = {n.name: n for n in ep.graph.nodes if n.op == "placeholder"}
     mutated = set(ep.graph_signature.buffers_to_mutate.values())

@@ -41,9 +41,9 @@ def test_istft_basis_matches_torch_istft():
     spec[:, -1].imag = 0
     ref = torch.istft(spec, VOC_N_FFT, VOC_HOP, window=torch.hann_window(VOC_N_FFT), center=True,
                       length=frames * VOC_HOP)
-    basis, inv_env = istft_basis()
-    ours = overlap_add_frames(torch.cat([spec.real, spec.imag], 1).transpose(1, 2), basis)
-    ours = ours.flatten()[VOC_N_FFT // 2 : VOC_N_FFT // 2 + frames * VOC_HOP] * inv_env
+    istft = istft_basis()
+    ours = overlap_add_frames(torch.cat([spec.real, spec.imag], 1).transpose(1, 2), istft)
+    ours = ours.flatten()[VOC_N_FFT // 2 : VOC_N_FFT // 2 + frames * VOC_HOP] * istft.inv_env
     # The last half window is covered by fewer frames; torch.istft treats it the same way.
     torch.testing.assert_close(ours[: -VOC_N_FFT], ref.flatten()[: -VOC_N_FFT], atol=1e-5, rtol=1e-4)
 
