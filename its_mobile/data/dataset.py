@@ -81,13 +81,13 @@ def _lexicon(pool) -> tuple[list[str], list[tuple[str, ...]]]:
 
 
 def _render_chunk(args) -> np.ndarray:
-    seed, split, start, stop, word_ids, words, fonts, noisy_share = args
+    seed, split, start, stop, words, fonts, noisy_share = args
     out = np.empty((stop - start, IMG_H, IMG_W), np.uint8)
     for k, i in enumerate(range(start, stop)):
         rng = np.random.default_rng([seed, _SPLIT_ID[split], i])
         font = fonts[int(rng.integers(len(fonts)))]
         noisy = rng.random() < noisy_share
-        out[k] = render.render(words[word_ids[k]], font, rng, noisy)
+        out[k] = render.render(words[k], font, rng, noisy)
     return out
 
 
@@ -174,8 +174,11 @@ def generate(out: Path, spec: DataSpec, workers: int = 1, progress: bool = True,
             word_ids = word_ids[lo:hi]
             images = np.lib.format.open_memmap(tmp / f"{split}_images.npy", "w+", np.uint8, (hi - lo, IMG_H, IMG_W))
             chunk = 512
+            # Each job carries only its own words: the whole lexicon (116k strings) pickled into
+            # every job kept the parent process busy and the workers waiting.
             jobs = [
-                (spec.seed, split, a, min(a + chunk, hi), word_ids[a - lo : a - lo + chunk], words, fonts, noisy_share)
+                (spec.seed, split, a, min(a + chunk, hi), [words[i] for i in word_ids[a - lo : a - lo + chunk]], fonts,
+                 noisy_share)
                 for a in range(lo, hi, chunk)
             ]
             bar = tqdm(total=hi - lo, desc=f"images {split}", unit="img", disable=not progress)
