@@ -3,8 +3,10 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 from its_mobile import checkpoint
@@ -67,22 +69,29 @@ def torchrun(*args: str) -> subprocess.CompletedProcess:
                            "-m", "its_mobile", *args], capture_output=True, text=True)
 
 
-def test_two_gloo_ranks_follow_one_process_and_resume_alone(tiny_data, tmp_path):
+@pytest.mark.parametrize("kind", ["float", "ternary tiers"])
+def test_two_gloo_ranks_follow_one_process_and_resume_alone(kind, tiny_data, tiny_packed, tmp_path):
     """Same global batch over 2 ranks: the loss curve of 1 process within 1% after 50 steps; the
-    checkpoint then resumes in a single process."""
-    args = ["train", "--preset", "tiny", "--data", str(tiny_data), "--stage", "teacher", "--batch", "16", "--threads", "1"]
+    checkpoint then resumes in a single process. Also for the all-in-one step, where two tiers
+    share the weights in one backward."""
+    args = ["train", "--preset", "tiny", "--data", str(tiny_data), "--batch", "16", "--threads", "1"]
+    if kind == "float":
+        stage, args, stage_dir = "teacher", [*args, "--stage", "teacher"], Path()
+    else:
+        stage, stage_dir = "student", Path("ternary-large-base-small")
+        args = [*args, "--stage", "student", "--ternary", "--init", str(tiny_packed)]
     one = cli(*args, "--steps", "50", "--out", str(tmp_path / "one"))
     two = torchrun(*args, "--steps", "50", "--out", str(tmp_path / "two"))
     assert one.returncode == 0 and two.returncode == 0, two.stderr[-2000:]
-    assert two.stdout.count("teacher: step 50") == 1  # only rank 0 reports
-    _, a = checkpoint.load(tmp_path / "one" / "teacher.safetensors")
-    _, b = checkpoint.load(tmp_path / "two" / "teacher.safetensors")
+    assert two.stdout.count("step 50,") == 1  # only rank 0 reports
+    _, a = checkpoint.load(tmp_path / "one" / stage_dir / f"{stage}.safetensors")
+    _, b = checkpoint.load(tmp_path / "two" / stage_dir / f"{stage}.safetensors")
     assert [s for s, _ in a["loss_curve"]] == [s for s, _ in b["loss_curve"]] and b["samples"] == 50 * 16
     for (_, x), (_, y) in zip(a["loss_curve"], b["loss_curve"]):
         assert abs(x - y) <= 0.01 * abs(x), (x, y)
     again = cli(*args, "--steps", "60", "--out", str(tmp_path / "two"))
     assert again.returncode == 0, again.stderr[-2000:]
-    assert checkpoint.load(tmp_path / "two" / "teacher.safetensors")[1]["step"] == 60
+    assert checkpoint.load(tmp_path / "two" / stage_dir / f"{stage}.safetensors")[1]["step"] == 60
 
 
 def test_uneven_batch_over_ranks_is_refused(tiny_data, tmp_path):

@@ -3,15 +3,15 @@
     torchrun --nproc_per_node N -m its_mobile train ...        (add --nnodes/--rdzv-* across machines)
 
 Every rank builds the same model from the same seed and draws the same global batch indices;
-each loads and trains on its own slice of them (rank::world), and the gradients are averaged
-with one all-reduce per step, so N ranks with batch B/N each follow the single-process run
-with batch B. gloo on CPU, NCCL on CUDA. Only rank 0 writes checkpoints and shows progress;
-checkpoints hold no rank state, so a run resumes with any number of ranks.
+each loads and trains on its own slice of them (rank::world), and DistributedDataParallel
+starts every rank from rank 0's weights and averages the gradients during backward, so N ranks
+with batch B/N each follow the single-process run with batch B. gloo on CPU, NCCL on CUDA.
+Only rank 0 writes checkpoints and shows progress; checkpoints hold no rank state, so a run
+resumes with any number of ranks.
 
-Why not the DistributedDataParallel wrapper: an all-in-one tier step runs the shared weights
-through two sub-networks (largest and one smaller tier) before one backward, outside the
-wrapped module's forward, which DDP's reducer does not see; averaging the gradients after
-backward is what DDP does, for every stage alike.
+DDP wraps a whole training step (loop.StepLoss), not the bare network: an all-in-one tier step
+runs the shared weights through two sub-networks before one backward, and DDP's reducer must
+see that forward as one.
 """
 
 from __future__ import annotations
@@ -63,19 +63,12 @@ def device_for(device: str, ranks: Ranks) -> str:
     return f"cuda:{ranks.local_rank}" if device == "cuda" and ranks.world > 1 else device
 
 
-def average_gradients(module: nn.Module, ranks: Ranks) -> None:
-    """Mean of every gradient over the ranks, in one flat all-reduce."""
+def wrap(module: nn.Module, ranks: Ranks, device: str) -> nn.Module:
+    """The module under DistributedDataParallel (itself in a single process)."""
     if ranks.world == 1:
-        return
-    params = [p for p in module.parameters() if p.requires_grad]
-    grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
-    flat = torch.cat([g.reshape(-1) for g in grads])
-    dist.all_reduce(flat)
-    flat /= ranks.world
-    offset = 0
-    for p, g in zip(params, grads):
-        p.grad = flat[offset : offset + g.numel()].view_as(p).clone()
-        offset += g.numel()
+        return module
+    ids = [torch.device(device).index] if torch.device(device).type == "cuda" else None
+    return nn.parallel.DistributedDataParallel(module, device_ids=ids)
 
 
 def mean(value: float, ranks: Ranks, device: str) -> float:
@@ -100,11 +93,3 @@ def barrier(ranks: Ranks) -> None:
     """Wait until every rank is here (e.g. until rank 0 has written the data)."""
     if ranks.world > 1:
         dist.barrier()
-
-
-def broadcast_parameters(module: nn.Module, ranks: Ranks) -> None:
-    """Start every rank from rank 0's weights (they match already when seeds do; this makes sure)."""
-    if ranks.world == 1:
-        return
-    for t in list(module.parameters()) + list(module.buffers()):
-        dist.broadcast(t.data, src=0)

@@ -162,6 +162,18 @@ def step_loss(stage: str, forwards: dict[str, Callable], batch: dict, step: int)
     return loss
 
 
+class StepLoss(nn.Module):
+    """One training step's loss as a module, the unit DistributedDataParallel wraps: the tier
+    forwards all run on `network`'s weights inside this one forward."""
+
+    def __init__(self, stage: str, network: nn.Module, forwards: dict[str, Callable]):
+        super().__init__()
+        self.stage, self.network, self.forwards = stage, network, forwards
+
+    def forward(self, batch: dict, step: int) -> torch.Tensor:
+        return step_loss(self.stage, self.forwards, batch, step)
+
+
 def _lr(spec: StageSpec, step: int) -> float:
     if step < spec.warmup:
         return spec.lr * (step + 1) / spec.warmup
@@ -259,14 +271,14 @@ def run_stage(
         module.load_state_dict(source_part(compression.source, stage, preset, n_phones).state_dict())
     module.to(device)
     _optimizer_to(opt, device)
-    distributed.broadcast_parameters(module, ranks)
     teacher = None
     if stage == "student" and compression is None:
         teacher = load_stage_module(run_dir, "teacher", preset, n_phones).to(device)
     elif stage == "student" and Path(compression.source).is_dir():
         teacher = load_stage_module(compression.source, compression.teacher_stage, preset, n_phones).to(device)
     autocast = torch.autocast("cuda", torch.bfloat16, enabled=torch.device(device).type == "cuda")
-    forwards = _forwards(stage, module, preset, n_phones, compression)
+    step_loss_of = distributed.wrap(StepLoss(stage, module, _forwards(stage, module, preset, n_phones, compression)),
+                                    ranks, device)
     batches = Batches(data, stage, preset, seed)
     module.train()
     start, cpu_start, last_save = time.time(), time.process_time(), time.time()
@@ -292,10 +304,9 @@ def run_stage(
             if teacher is not None:
                 with torch.no_grad():
                     inputs["target"] = teacher(inputs["pixels"]).float()
-            loss = step_loss(stage, forwards, inputs, step)
+            loss = step_loss_of(inputs, step)
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        distributed.average_gradients(module, ranks)
         nn.utils.clip_grad_norm_(module.parameters(), 1.0)
         opt.step()
         record["step"] += 1
@@ -313,6 +324,7 @@ def run_stage(
             break
     bar.close()
     save()
+    distributed.barrier(ranks)  # the next stage may read this checkpoint (the student its teacher)
     return record
 
 
