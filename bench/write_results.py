@@ -111,8 +111,9 @@ def export_section(e: dict | None) -> list[str]:
         return []
     status = {(a["format"], a["weights"]): a for a in e["parity"]["artifacts"]}
     out = ["## Export and parity", "", f"`{e['command']}`", "",
-           "bits per ternary weight = 8 x (artifact bytes - bytes of every non-ternary tensor, iSTFT basis included, "
-           "at the backend's float width) / ternary weights; format overhead counts against it.", "",
+           "bits per ternary weight = 8 x (artifact bytes - bytes of every non-ternary tensor the file stores, "
+           "at the backend's float width) / ternary weights; format overhead counts against it. The iSTFT basis "
+           "is stored in every file but the packed .pte, whose `init` computes it.", "",
            "| artifact | bytes | bits / ternary w | parity | mel max abs | waveform max abs |", "|---|---|---|---|---|---|"]
     for a in e["export"]["artifacts"]:
         p = status[(a["format"], a["weights"])]

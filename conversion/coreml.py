@@ -104,8 +104,8 @@ def _short_ids():
 
 def _compact_program(ml):
     """Deduplicate equal small consts (~300 equal shape/stride/perm consts otherwise stay apart)
-    and turn a linear whose bias is all zeros into a matmul: the converter gives a matmul with a
-    constant (the vocoder's iSTFT basis) a stored zero bias. Short names come later, in
+    and turn a linear whose bias is all zeros into a matmul: the converter gives a bias-free
+    linear (the vocoder's iSTFT basis) a stored zero bias. Short names come later, in
     _make_reproducible."""
     from coremltools.converters.mil import Builder as mb
     from coremltools.converters.mil.mil.passes.graph_pass import AbstractGraphPass

@@ -2,9 +2,10 @@
 
 Packed program = two methods exported from ONE module instance, so their buffer names match:
 - `init()`: decodes each uint8 index tensor (5 ternary codes per byte, index = sum((c_i+1) 3^i))
-  with a (243, 5) lookup table, times the per-tensor scale, into a float32 mutable buffer. Run
-  once after loading. Mutable buffers are memory planned (never serialized), so the file holds
-  only the indices.
+  with a (243, 5) lookup table, times the per-tensor scale, into a float32 mutable buffer, and
+  computes the vocoder's fixed iSTFT basis (COMPUTED) the same way. Run once after loading.
+  Mutable buffers are memory planned (never serialized), so the file holds only the indices
+  (and not the 0.5 MB basis).
 - `forward(pixels)`: the model, reading those buffers as weights.
 
 Why the convs are rewritten: XNNPACK needs a conv weight to be a static parameter. A conv whose
@@ -45,6 +46,10 @@ from executorch.runtime import Runtime
 from its_mobile.compress.packing import _TABLE, pack
 from its_mobile.compress.ternary import split_ternary
 from its_mobile.model.its import OUTPUT_NAMES
+from its_mobile.model.vocoder import fourier_basis
+
+# Fixed (not learned) tensors that init computes rather than the file storing.
+COMPUTED = {"vocoder.basis": fourier_basis}
 
 
 def _persist_buffers(model: nn.Module) -> nn.Module:
@@ -138,6 +143,8 @@ class _TwoMethods(nn.Module):
         for m in self.model.modules():
             if isinstance(m, _Packed):
                 m.decode_(self.table)
+        for name, make in COMPUTED.items():
+            self.model.get_buffer(name).copy_(make())
         return (self.table[:1, 0],)  # a method needs an output; the work is the buffer writes
 
 
@@ -192,6 +199,8 @@ def packed_module(model: nn.Module, ternary_names: list[str]) -> _TwoMethods:
         parent_name, _, child = name.removesuffix(".weight").rpartition(".")
         parent = m.get_submodule(parent_name)
         setattr(parent, child, _Packed(getattr(parent, child)))
+    for name in COMPUTED:
+        m.get_buffer(name).zero_()
     return _TwoMethods(m).eval()
 
 
@@ -201,7 +210,7 @@ def export_packed(model: nn.Module, ternary_names: list[str], example: tuple, pa
     wrapper.mode = "init"
     ep_i = torch.export.export(wrapper, ())
     wrapper.mode = "forward"
-    decoded = {f"model.{n}" for n in ternary_names}  # the _Packed.weight buffers
+    decoded = {f"model.{n}" for n in [*ternary_names, *COMPUTED]}  # buffers init fills
     edge = to_edge_transform_and_lower(
         {"forward": _drop_unused_constants(ep_f), "init": _drop_unused_constants(ep_i)},
         # init stays in portable ops: delegating its multiplies made the file 8 KB larger
@@ -212,7 +221,8 @@ def export_packed(model: nn.Module, ternary_names: list[str], example: tuple, pa
     # so what init writes is what forward reads.
     et = edge.to_executorch(ExecutorchBackendConfig(memory_planning_pass=MemoryPlanningPass(share_mutable_buffers=True)))
     _write(et, path)
-    return {"methods": ["init", "forward"], "index_bytes": sum(-(-model.get_parameter(n).numel() // 5) for n in ternary_names)}
+    return {"methods": ["init", "forward"], "index_bytes": sum(-(-model.get_parameter(n).numel() // 5) for n in ternary_names),
+            "computed_at_load": list(COMPUTED)}
 
 
 def export(model: nn.Module, example: tuple, path: Path, ternary: list[str] | None, settings: dict) -> dict:

@@ -26,7 +26,7 @@ def _keep_float_regex(model: nn.Module) -> str:
     """Op scopes (litert-torch names them after module class and attribute, e.g.
     '...torch.nn.modules.conv.Conv1d_head;1') of the layers ternary.py keeps in float."""
     tags = [f"{type(model.get_submodule(n)).__name__}_{n.split('.')[-1]}" for n in sorted(HIGH_PRECISION)]
-    # The vocoder's own matmul with the fixed iSTFT basis (an op of the Vocoder itself, not of a
+    # The vocoder's own linear with the fixed iSTFT basis (an op of the Vocoder itself, not of a
     # submodule; the quantizer's scope is the output tensor's name plus ";") is float maths.
     return r"\.(" + "|".join(map(re.escape, tags)) + r")(;|/|$)|\.Vocoder_vocoder;\d*;$"
 

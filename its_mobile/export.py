@@ -34,12 +34,14 @@ def ternary_model(path: Path | None, tier: str | None) -> tuple[ITS, dict, list[
     return model, info, names
 
 
-def tensor_bytes(model: ITS, names: list[str], float_bytes: int) -> tuple[int, int]:
+def tensor_bytes(model: ITS, names: list[str], float_bytes: int, computed: tuple[str, ...] = ()) -> tuple[int, int]:
     """(number of ternary weights, bytes of every other tensor, buffers included, at the
-    backend's float width): what bits_per_ternary_weight discounts."""
+    backend's float width): what bits_per_ternary_weight discounts. Tensors `computed` at
+    load are not in the file, so they are not discounted either."""
     ternary = set(names)
     n_ternary = sum(p.numel() for k, p in model.named_parameters() if k in ternary)
-    others = [p for k, p in model.named_parameters() if k not in ternary] + list(model.buffers())
+    others = [p for k, p in model.named_parameters() if k not in ternary]
+    others += [b for k, b in model.named_buffers() if k not in computed]
     return n_ternary, sum(t.numel() for t in others) * float_bytes
 
 
@@ -80,7 +82,7 @@ def export_one(model: ITS, names: list[str], fmt: str, weights: str, out_dir: Pa
         raise MissingDependency(f"{fmt} export needs the export extra: pip install 'its-mobile[export]' ({e.name})") from e
     seconds = time.perf_counter() - t
     _place(tmp, final)
-    n_ternary, hp_bytes = tensor_bytes(model, names, settings["float_bytes"])
+    n_ternary, hp_bytes = tensor_bytes(model, names, settings["float_bytes"], tuple(extra.get("computed_at_load", ())))
     size = artifact_bytes(final)
     return {"format": fmt, "path": final.name, "weights": weights, "bytes": size,
             "ternary_weights": n_ternary, "high_precision_bytes": hp_bytes,

@@ -5,12 +5,13 @@ shifted slices (no complex ops, no FFT), so it exports to every phone runtime. I
 VOC_SUBFRAMES STFT frames per mel frame. (As a conv_transpose1d over the same basis it was
 the same maths, but XNNPACK's deconvolution made it ~90% of an exported model's time.)
 
-Every artifact stores the basis in float32, so it covers half a frame: with p = N/2 + m,
-cos(2 pi k p / N) = (-1)^k cos(2 pi k m / N) and likewise sine, so the frame's second half is
-the first half's unwindowed sum over the spectrum with every odd bin negated. One basis of
-N/2 columns, applied to the spectrum and to its sign-alternated copy, then the two window
-halves: half the bytes (1 MB -> 0.5 MB) and half the multiply-adds, with no reversal op
-(which XNNPACK lacks).
+The basis covers half a frame: with p = N/2 + m, cos(2 pi k p / N) = (-1)^k cos(2 pi k m / N)
+and likewise sine, so the frame's second half is the first half's unwindowed sum over the
+spectrum with every odd bin negated. One basis of N/2 rows, applied to the spectrum and to its
+sign-alternated copy, then the two window halves: half the bytes (1 MB -> 0.5 MB in float32)
+and half the multiply-adds, with no reversal op (which XNNPACK lacks). It is applied with
+F.linear so that an ExecuTorch program can compute it at load (fourier_basis is traceable)
+and hand it to XNNPACK as a runtime weight instead of storing it.
 """
 
 from __future__ import annotations
@@ -30,31 +31,41 @@ HALF = VOC_N_FFT // 2
 
 
 class ISTFT(NamedTuple):
-    basis: torch.Tensor  # (2 * N_BINS, HALF): real and imaginary parts -> unwindowed samples 0..HALF-1
+    basis: torch.Tensor  # (HALF, 2 * N_BINS): real and imaginary parts -> unwindowed samples 0..HALF-1
     signs: torch.Tensor  # (2, 2 * N_BINS): 1, and (-1)^k, per bin: the spectrum of each frame half
     window: torch.Tensor  # (2, HALF): the Hann window's two halves
     inv_env: torch.Tensor  # (mel_frames * HOP,): 1 / overlap-added squared windows
 
 
+def fourier_basis() -> torch.Tensor:
+    """ISTFT.basis: the inverse real DFT's first HALF samples, weights of F.linear. The angle's
+    integer part is reduced mod N before it becomes a float (exact, and small enough for cos
+    to be accurate), in ops that ExecuTorch's portable kernels run."""
+
+    def const(value: float) -> torch.Tensor:
+        # A float scalar operand would do, but executorch 1.5.1 mis-orders the constants it
+        # lifts from them in a method that writes a buffer (SpecViolationError at lowering).
+        return torch.full((1,), value, dtype=torch.float64)
+
+    k = torch.arange(N_BINS)
+    turns = ((torch.arange(HALF).unsqueeze(1) * k) % VOC_N_FFT).to(torch.float64)
+    angle = turns * const(2 * math.pi / VOC_N_FFT)
+    # DC and Nyquist appear once in a real signal's spectrum, every other bin twice
+    scale = (const(2.0) - ((k == 0) | (k == N_BINS - 1)).to(torch.float64)) * const(1 / VOC_N_FFT)
+    return torch.cat([scale * torch.cos(angle), -scale * torch.sin(angle)], dim=1).float()
+
+
 def istft_basis(mel_frames: int = MAX_FRAMES) -> ISTFT:
     """The fixed tensors of the inverse STFT (see ISTFT and the module docstring); the
     overlap-add of squared Hann windows is divided out, as torch.istft does."""
-    n = torch.arange(HALF, dtype=torch.float64)
-    k = torch.arange(N_BINS, dtype=torch.float64).unsqueeze(1)
-    scale = torch.full((N_BINS, 1), 2.0, dtype=torch.float64)
-    scale[0] = scale[-1] = 1.0  # DC and Nyquist appear once in a real signal's spectrum
     window = torch.hann_window(VOC_N_FFT, periodic=True, dtype=torch.float64)
-    angle = 2 * math.pi * k * n / VOC_N_FFT
-    real = scale * torch.cos(angle) / VOC_N_FFT
-    imag = -scale * torch.sin(angle) / VOC_N_FFT
     alternate = (-1.0) ** torch.arange(N_BINS, dtype=torch.float64)
     signs = torch.stack([torch.ones(2 * N_BINS, dtype=torch.float64), alternate.repeat(2)])
     frames = mel_frames * VOC_SUBFRAMES
     env = F.conv_transpose1d(
         torch.ones(1, 1, frames, dtype=torch.float64), (window**2).view(1, 1, -1), stride=VOC_HOP
     ).flatten()[VOC_N_FFT // 2 : VOC_N_FFT // 2 + mel_frames * HOP]
-    return ISTFT(torch.cat([real, imag]).float(), signs.float(), window.reshape(2, HALF).float(),
-                 (1.0 / env.clamp(min=1e-3)).float())
+    return ISTFT(fourier_basis(), signs.float(), window.reshape(2, HALF).float(), (1.0 / env.clamp(min=1e-3)).float())
 
 
 def overlap_add_frames(spec: torch.Tensor, istft: ISTFT) -> torch.Tensor:
@@ -63,7 +74,7 @@ def overlap_add_frames(spec: torch.Tensor, istft: ISTFT) -> torch.Tensor:
     overlap."""
     b, t, _ = spec.shape
     overlap = VOC_N_FFT // VOC_HOP
-    halves = (spec.unsqueeze(2) * istft.signs) @ istft.basis  # (B, T', 2, HALF)
+    halves = F.linear(spec.unsqueeze(2) * istft.signs, istft.basis)  # (B, T', 2, HALF)
     frames = (halves * istft.window).reshape(b, t, overlap, VOC_HOP)  # (B, T', 4, HOP): each frame's 4 hops
     return sum(F.pad(frames[:, :, j].reshape(b, t * VOC_HOP), (j * VOC_HOP, (overlap - 1 - j) * VOC_HOP))
                for j in range(overlap))
