@@ -113,7 +113,7 @@ def export_section(e: dict | None) -> list[str]:
     out = ["## Export and parity", "", f"`{e['command']}`", "",
            "bits per ternary weight = 8 x (artifact bytes - bytes of every non-ternary tensor the file stores, "
            "at the backend's float width) / ternary weights; format overhead counts against it. The iSTFT basis "
-           "is stored in every file but the packed .pte, whose `init` computes it.", "",
+           "and window envelope are stored in every file but the packed .pte, whose `init` computes them.", "",
            "| artifact | bytes | bits / ternary w | parity | mel max abs | waveform max abs |", "|---|---|---|---|---|---|"]
     for a in e["export"]["artifacts"]:
         p = status[(a["format"], a["weights"])]

@@ -3,9 +3,9 @@
 Packed program = two methods exported from ONE module instance, so their buffer names match:
 - `init()`: decodes each uint8 index tensor (5 ternary codes per byte, index = sum((c_i+1) 3^i))
   with a (243, 5) lookup table, times the per-tensor scale, into a float32 mutable buffer, and
-  computes the vocoder's fixed iSTFT basis (COMPUTED) the same way. Run once after loading.
-  Mutable buffers are memory planned (never serialized), so the file holds only the indices
-  (and not the 0.5 MB basis).
+  computes the vocoder's fixed iSTFT tensors (COMPUTED: the basis and the window envelope) the
+  same way. Run once after loading. Mutable buffers are memory planned (never serialized), so
+  the file holds only the indices (and not 0.58 MB of fixed iSTFT tensors).
 - `forward(pixels)`: the model, reading those buffers as weights.
 
 Why the convs are rewritten: XNNPACK needs a conv weight to be a static parameter. A conv whose
@@ -46,10 +46,10 @@ from executorch.runtime import Runtime
 from its_mobile.compress.packing import _TABLE, pack
 from its_mobile.compress.ternary import split_ternary
 from its_mobile.model.its import OUTPUT_NAMES
-from its_mobile.model.vocoder import fourier_basis
+from its_mobile.model.vocoder import fourier_basis, window_envelope
 
 # Fixed (not learned) tensors that init computes rather than the file storing.
-COMPUTED = {"vocoder.basis": fourier_basis}
+COMPUTED = {"vocoder.basis": fourier_basis, "vocoder.inv_env": window_envelope}
 
 
 def _persist_buffers(model: nn.Module) -> nn.Module:

@@ -27,12 +27,12 @@ def test_export_report(exported):
     for fmt in FORMATS:  # packing must survive conversion: far fewer bytes than the dense twin
         assert arts[(fmt, "packed")]["bits_per_ternary_weight"] < arts[(fmt, "dense")]["bits_per_ternary_weight"] / 4
     assert not list(exported.glob(".tmp-*"))
-    # The packed .pte computes the iSTFT basis in `init` (parity checks the waveform it gives):
-    # past its stored tensors (indices and the other float tensors) the file has less left
-    # than that float32 basis alone would take.
+    # The packed .pte computes the iSTFT basis and envelope in `init` (parity checks the
+    # waveform they give): past its stored tensors (indices and the other float tensors) the
+    # file has less left than that float32 basis alone would take.
     pte = arts[("executorch", "packed")]
     rest = pte["bytes"] - pte["index_bytes"] - pte["high_precision_bytes"]
-    assert pte["computed_at_load"] == ["vocoder.basis"] and 0 < rest < fourier_basis().numel() * 4
+    assert pte["computed_at_load"] == ["vocoder.basis", "vocoder.inv_env"] and 0 < rest < fourier_basis().numel() * 4
 
 
 def test_parity_gate(exported, tmp_path):
