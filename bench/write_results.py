@@ -97,12 +97,19 @@ def continued_section(c: dict | None) -> list[str]:
                        f"| {pct(r['eval_oov_clean']['exact'])} / {pct(r['eval_oov_noisy']['exact'])} "
                        f"| {pct(r['eval_iv_clean']['per'])} / {pct(r['eval_iv_noisy']['per'])} "
                        f"| {pct(r['eval_oov_clean']['per'])} / {pct(r['eval_oov_noisy']['per'])} |")
-    st = c["after"]["training"].get("stages", {}).get("student")
-    if st:
-        out += ["", f"Continued training of the student: {st['step']:,} steps of batch 32 ({st['samples']:,} samples), "
-                    f"{st['seconds'] / 60:.0f} min wall, {st['cpu_seconds'] / 3600:.2f} CPU hours, on "
-                    f"{c['after']['training']['data']['n']:,} training images (data seed "
-                    f"{c['after']['training']['data']['seed']}); peak learning rate 1e-3, cosine."]
+    out += ["", "How the after model was trained, newest run first (each continued the one below it; "
+                "a run without a recorded schedule predates the record):", "",
+            "| run | stages | student steps | samples | wall min | CPU hours | images (seed) | schedule |",
+            "|---|---|---|---|---|---|---|---|"]
+    training, k = c["after"]["training"], 0
+    while training:
+        st = training.get("stages", {}).get("student", {})
+        sched = st.get("schedule")
+        how = f"peak lr {sched['lr']:g}, cosine over {sched['steps']:,} steps, batch {sched['batch']}" if sched else "-"
+        out.append(f"| {k} | {', '.join(training.get('stages', {}))} | {st.get('step', 0):,} | {st.get('samples', 0):,} "
+                   f"| {st.get('seconds', 0) / 60:.0f} | {st.get('cpu_seconds', 0) / 3600:.2f} "
+                   f"| {training['data']['n']:,} ({training['data']['seed']}) | {how} |")
+        training, k = training.get("continued_from"), k + 1
     return out + [""]
 
 

@@ -16,7 +16,7 @@ from its_mobile.train.presets import COMPRESSED_STAGES, STAGES, Preset
 
 def stage_record(run_dir: Path, stage: str) -> dict:
     _, info = checkpoint.load(Path(run_dir) / f"{stage}.safetensors")
-    return {k: info[k] for k in ("step", "samples", "seconds", "cpu_seconds")}
+    return {k: info[k] for k in ("step", "samples", "seconds", "cpu_seconds", "schedule") if k in info}
 
 
 def _whole(run_dir: Path, preset: Preset, n: int, encoder_stage: str, fallback: Path | None = None) -> ITS:

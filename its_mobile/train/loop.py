@@ -266,9 +266,10 @@ def run_stage(
               "samples": 0, "loss_curve": []}
     if path.exists():
         info = _load_stage(path, module, opt)
-        record = {k: info[k] for k in record}
+        record = {k: info.get(k, record[k]) for k in record}
     elif compression is not None:
         module.load_state_dict(source_part(compression.source, stage, preset, n_phones).state_dict())
+    record["schedule"] = asdict(spec)  # what this (resumed) run follows: steps, batch, peak lr, warm-up
     module.to(device)
     _optimizer_to(opt, device)
     teacher = None
