@@ -17,10 +17,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from common import machine  # noqa: E402
 
-from its_mobile.data.dataset import DataSpec, generate, merge_shards  # noqa: E402
-
 
 def main() -> None:
+    # Imported here, not at the top: spawned workers re-import this script, and they should
+    # load only what their jobs need (its_mobile.data.jobs), as under `its-mobile data`.
+    from its_mobile.data.dataset import DataSpec, generate, merge_shards
+
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=20000)
     ap.add_argument("--n-speech", type=int, default=400)

@@ -19,7 +19,8 @@ import torch
 from its_mobile.checkpoint import load_model
 from its_mobile.constants import HOP, MAX_FRAMES, N_FFT, SAMPLE_RATE
 from its_mobile.data import espeak, lexicon
-from its_mobile.data.audio import log_mel, mel_basis, to_model_rate
+from its_mobile.data.audio import to_model_rate
+from its_mobile.data.mel import log_mel, mel_basis
 from its_mobile.evaluate.asr import recognize
 from its_mobile.evaluate.metrics import speech_distances
 from its_mobile.model.acoustic import SILENCE

@@ -16,14 +16,10 @@ def test_espeak_ipa_with_stress_and_timings():
 
 def test_same_seed_same_data(tiny_data, tmp_path):
     again = generate(tmp_path / "again", TINY_SPEC, progress=False)
-    for name in ["train_images.npy", "train_words.npy", "eval_oov_noisy_images.npy", "speech_words.npy",
-                 "word_phones.npy", "words.txt"]:
+    # The same process spoke these words before: each speech chunk restarts espeak-ng, whose
+    # samples would otherwise depend on what it said earlier.
+    for name in [*BYTE_EQUAL, "meta.json"]:
         assert (tiny_data / name).read_bytes() == (again / name).read_bytes(), name
-    # espeak-ng's noise source is not resettable (see espeak.speak): its audio may move by a few
-    # samples between calls, so speech targets are equal up to that.
-    a, b = load(tiny_data).speech(), load(again).speech()
-    assert np.abs(a["durations"].astype(int) - b["durations"].astype(int)).max() <= 1
-    assert np.abs(np.diff(a["mel_offsets"]) - np.diff(b["mel_offsets"])).max() <= 1
     other = generate(tmp_path / "other", TINY_SPEC.__class__(**{**TINY_SPEC.__dict__, "seed": 8}), progress=False)
     assert (other / "train_images.npy").read_bytes() != (tiny_data / "train_images.npy").read_bytes()
 
@@ -60,25 +56,19 @@ def test_targets_are_consistent(tiny_data):
     assert data.word_phones.shape[1] == MAX_PHONES
 
 
-BYTE_EQUAL = ["words.txt", "word_phones.npy", "word_oov.npy", "speech_words.npy",
+BYTE_EQUAL = ["words.txt", "word_phones.npy", "word_oov.npy",
+              *[f"speech_{a}.npy" for a in ("words", "durations", "mel", "mel_offsets", "audio")],
               *[f"{s}_{kind}.npy" for s in ("train", *EVAL_SPLITS) for kind in ("images", "words")]]
 
 
 def test_shards_merge_into_one_runs_data(tiny_data, tmp_path):
-    """Shards 0..2 merged equal the single run: images and word ids to the byte, speech targets
-    up to espeak-ng's own run-to-run jitter (as two single runs, above). A shard is the same
-    whether made by one worker or two."""
+    """Shards 0..2 merged equal the single run to the byte, speech targets included, and a shard
+    is the same whether made by one worker or two."""
     shards = [generate(tmp_path / f"s{i}", TINY_SPEC, progress=False, shard=(i, 3)) for i in range(3)]
     merged = merge_shards(shards, tmp_path / "merged")
     for name in BYTE_EQUAL:
         assert (tiny_data / name).read_bytes() == (merged / name).read_bytes(), name
-    a, b = load(tiny_data), load(merged)
-    assert {k: v for k, v in a.meta.items() if k != "n_audio_words"} == \
-        {k: v for k, v in b.meta.items() if k != "n_audio_words"}
-    sa, sb = a.speech(), b.speech()
-    assert np.abs(sa["durations"].astype(int) - sb["durations"].astype(int)).max() <= 1
-    assert np.abs(np.diff(sa["mel_offsets"]) - np.diff(sb["mel_offsets"])).max() <= 1
-    assert abs(len(sa["audio"]) - len(sb["audio"])) <= 2 * HOP * b.meta["n_audio_words"]
+    assert load(tiny_data).meta == load(merged).meta
     two = generate(tmp_path / "s1-two-workers", TINY_SPEC, workers=2, progress=False, shard=(1, 3))
     for name in BYTE_EQUAL:
         assert (shards[1] / name).read_bytes() == (two / name).read_bytes(), name

@@ -31,8 +31,8 @@ import torch
 from tqdm import tqdm
 
 from its_mobile.constants import EOS, HOP, IMG_H, IMG_W, MAX_FRAMES, MAX_PHONES, N_MELS, N_SPECIAL, PAD
-from its_mobile.data import espeak, lexicon, render
-from its_mobile.data.audio import log_mel, to_model_rate
+from its_mobile.data import jobs, lexicon, render
+from its_mobile.data.mel import log_mel
 from its_mobile.errors import BadInput
 
 FORMAT_VERSION = 1
@@ -40,6 +40,9 @@ EVAL_SPLITS = ("eval_iv_clean", "eval_iv_noisy", "eval_oov_clean", "eval_oov_noi
 _SPLIT_ID = {"train": 0, **{s: i + 1 for i, s in enumerate(EVAL_SPLITS)}}
 NOISY_SHARE = 0.6  # of training images
 SPEECH_ARRAYS = ("words", "durations", "mel", "mel_offsets", "audio")
+# Words per speech job: small, so that both workers stay busy to the end (jobs of 256 words
+# left one idle), and fixed, because the samples depend on the chunk (see jobs.speak_chunk).
+SPEECH_CHUNK = 32
 SHARD_FILE = "shard.json"  # a shard's manifest: spec, index, meta and the sha256 of every file
 
 
@@ -63,55 +66,17 @@ def encode(phones: tuple[str, ...], index: dict[str, int]) -> np.ndarray:
     return ids
 
 
-def _phonemize_chunk(words: list[str]) -> list[tuple[str, ...]]:
-    return [espeak.phonemize(w) for w in words]
-
-
 def _lexicon(pool) -> tuple[list[str], list[tuple[str, ...]]]:
     """Lexicon words that fit the model, with their phonemes (phonemized by the pool's workers)."""
     everything = list(lexicon.load_words())
     chunks = [everything[a : a + 4096] for a in range(0, len(everything), 4096)]
     words, phones = [], []
-    for chunk, result in zip(chunks, pool.imap(_phonemize_chunk, chunks)):
+    for chunk, result in zip(chunks, pool.imap(jobs.phonemize_chunk, chunks)):
         for w, p in zip(chunk, result):
             if lexicon.fits(p) and not any(" " in x for x in p):  # a space: espeak-ng reads two words
                 words.append(w)
                 phones.append(p)
     return words, phones
-
-
-def _render_chunk(args) -> np.ndarray:
-    seed, split, start, stop, words, fonts, noisy_share = args
-    out = np.empty((stop - start, IMG_H, IMG_W), np.uint8)
-    for k, i in enumerate(range(start, stop)):
-        rng = np.random.default_rng([seed, _SPLIT_ID[split], i])
-        font = fonts[int(rng.integers(len(fonts)))]
-        noisy = rng.random() < noisy_share
-        out[k] = render.render(words[k], font, rng, noisy)
-    return out
-
-
-def _speech_chunk(words: list[str]) -> list[tuple[np.ndarray, np.ndarray, np.ndarray] | None]:
-    """(durations in frames, log-mel (frames, N_MELS), int16 audio at SAMPLE_RATE) per word."""
-    out = []
-    for w in words:
-        s = espeak.speak(w)
-        audio = to_model_rate(s.audio)
-        frames = -(-len(audio) // HOP)
-        if frames > MAX_FRAMES:
-            out.append(None)
-            continue
-        audio = np.pad(audio, (0, frames * HOP - len(audio)))
-        mel = log_mel(torch.from_numpy(audio))[:, :frames].T.numpy()
-        bounds = np.round(s.starts * (320 / 441) / HOP).astype(np.int64)
-        durations = np.diff(np.append(np.minimum(bounds, frames), frames))
-        out.append((durations.astype(np.int16), mel.astype(np.float16), (audio * 32767).astype(np.int16)))
-    return out
-
-
-def _one_thread() -> None:
-    """Workers are the parallelism: torch's own threads would only fight over the cores."""
-    torch.set_num_threads(1)
 
 
 def _save(path: Path, arr: np.ndarray) -> None:
@@ -147,7 +112,7 @@ def generate(out: Path, spec: DataSpec, workers: int = 1, progress: bool = True,
         (tmp / "spec.json").write_text(spec_json)
 
     # Spawned workers (each with its own espeak-ng) also phonemize the lexicon, the serial part.
-    pool = mp.get_context("spawn").Pool(workers, initializer=_one_thread) if workers > 1 else _Inline()
+    pool = mp.get_context("spawn").Pool(workers) if workers > 1 else _Inline()
     words, phones = _lexicon(pool)
     inventory = phoneme_inventory(phones)
     index = {p: i for i, p in enumerate(inventory)}
@@ -164,6 +129,9 @@ def generate(out: Path, spec: DataSpec, workers: int = 1, progress: bool = True,
         plans[split] = (spec.n_eval, pool_ids, eval_fonts, 1.0 if split.endswith("noisy") else 0.0)
 
     with pool:
+        # One stream of 512-image jobs over every split still to make, so that the small
+        # evaluation splits do not leave a worker idle at each split's end.
+        images, left, job_list = {}, {}, []
         for split, (n, pool_ids, fonts, noisy_share) in plans.items():
             if (tmp / f"{split}_words.npy").is_file():
                 continue
@@ -172,42 +140,48 @@ def generate(out: Path, spec: DataSpec, workers: int = 1, progress: bool = True,
             word_ids = pool_ids[np.random.default_rng(stream).integers(len(pool_ids), size=n)]
             lo, hi = _part(n, shard)
             word_ids = word_ids[lo:hi]
-            images = np.lib.format.open_memmap(tmp / f"{split}_images.npy", "w+", np.uint8, (hi - lo, IMG_H, IMG_W))
-            chunk = 512
+            images[split] = (np.lib.format.open_memmap(tmp / f"{split}_images.npy", "w+", np.uint8,
+                                                       (hi - lo, IMG_H, IMG_W)), word_ids, lo)
             # Each job carries only its own words: the whole lexicon (116k strings) pickled into
             # every job kept the parent process busy and the workers waiting.
-            jobs = [
-                (spec.seed, split, a, min(a + chunk, hi), [words[i] for i in word_ids[a - lo : a - lo + chunk]], fonts,
-                 noisy_share)
-                for a in range(lo, hi, chunk)
-            ]
-            bar = tqdm(total=hi - lo, desc=f"images {split}", unit="img", disable=not progress)
-            for job, arr in zip(jobs, pool.imap(_render_chunk, jobs)):
-                images[job[2] - lo : job[3] - lo] = arr
-                bar.update(len(arr))
-            bar.close()
-            images.flush()
-            del images
-            _save(tmp / f"{split}_words.npy", word_ids.astype(np.int32))
+            split_jobs = [(split, (spec.seed, _SPLIT_ID[split], a, min(a + 512, hi),
+                                   [words[i] for i in word_ids[a - lo : a - lo + 512]], fonts, noisy_share))
+                          for a in range(lo, hi, 512)]
+            left[split] = len(split_jobs)
+            job_list += split_jobs
+        bar = tqdm(total=sum(len(w) for _, w, _ in images.values()), desc="images", unit="img", disable=not progress)
+        for (split, job), arr in zip(job_list, pool.imap(jobs.render_chunk, [j for _, j in job_list])):
+            array, word_ids, lo = images[split]
+            array[job[2] - lo : job[3] - lo] = arr
+            bar.update(len(arr))
+            left[split] -= 1
+            if not left[split]:  # a finished split is kept if the run is interrupted later
+                array.flush()
+                del images[split], array
+                _save(tmp / f"{split}_words.npy", word_ids.astype(np.int32))
+        bar.close()
 
         speech_rng = np.random.default_rng([spec.seed, 97])
         speech_ids = np.sort(speech_rng.choice(iv_ids, size=min(spec.n_speech, len(iv_ids)), replace=False))
-        speech_ids = speech_ids[slice(*_part(len(speech_ids), shard))]
+        # Fixed chunks of words, each spoken from a fresh espeak-ng (jobs.speak_chunk): a shard
+        # takes whole chunks, so its speech is the same bytes as in one run, whoever speaks it.
+        chunks = [speech_ids[a : a + SPEECH_CHUNK] for a in range(0, len(speech_ids), SPEECH_CHUNK)]
+        chunks = chunks[slice(*_part(len(chunks), shard))]
+        speech_ids = np.concatenate(chunks) if chunks else speech_ids[:0]
         # A shard keeps every word's audio: which words are the first n_audio kept is known at merge.
         max_audio = spec.n_audio if shard_count == 1 else len(speech_ids)
         kept, durations, mels, audios = [], [], [], []
-        chunks = [speech_ids[a : a + 256] for a in range(0, len(speech_ids), 256)]
         bar = tqdm(total=len(speech_ids), desc="speech", unit="word", disable=not progress)
-        for ids, results in zip(chunks, pool.imap(_speech_chunk, [[words[i] for i in ids] for ids in chunks])):
+        for ids, results in zip(chunks, pool.imap(jobs.speak_chunk, [[words[i] for i in ids] for ids in chunks])):
             for i, r in zip(ids, results):
                 if r is None:
                     continue
-                d, mel, audio = r
+                d, audio = r
                 kept.append(i)
                 durations.append(np.pad(d, (0, MAX_PHONES - len(d))))
-                mels.append(mel)
+                mels.append(log_mel(torch.from_numpy(audio))[:, : len(audio) // HOP].T.numpy().astype(np.float16))
                 if len(audios) < max_audio:
-                    audios.append(audio)
+                    audios.append((audio * 32767).astype(np.int16))
             bar.update(len(ids))
         bar.close()
 

@@ -121,8 +121,25 @@ def phonemize(word: str) -> tuple[str, ...]:
 def speak(word: str) -> Speech:
     """espeak-ng's audio for `word` with the first sample of each phoneme.
 
-    Not bit-exact between calls: espeak-ng's noise source carries state from one utterance to
-    the next (seeding it does not reset that), so a word's length can vary by a few samples.
-    A fresh process that speaks the same words in the same order gives the same samples.
+    Not bit-exact between calls: espeak-ng carries state from one utterance to the next, so a
+    word's length can vary by a few samples. After restart(), the same words spoken in the same
+    order give the same samples in any process.
     """
     return _engine().speak(word)
+
+
+def restart() -> None:
+    """Unload libespeak-ng and let the next call load it afresh: a clean copy of its state.
+
+    No API call resets that state: seeding its random generator (espeak_ng_SetRandSeed and
+    libc srand), re-selecting the voice, espeak_Cancel, and Terminate + Initialize were all
+    tried, and the next utterance still differed. Unloading the library resets its static data;
+    it takes about 5 ms.
+    """
+    import _ctypes
+
+    if _engine.cache_info().currsize:
+        lib = _engine().lib
+        lib.espeak_Terminate()
+        _engine.cache_clear()
+        _ctypes.dlclose(lib._handle)

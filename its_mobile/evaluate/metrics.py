@@ -18,7 +18,8 @@ from tqdm import tqdm
 
 from its_mobile.constants import EOS, HOP, N_FFT, N_MELS, SAMPLE_RATE
 from its_mobile.data import espeak
-from its_mobile.data.audio import log_mel, to_model_rate
+from its_mobile.data.audio import to_model_rate
+from its_mobile.data.mel import log_mel
 from its_mobile.data.dataset import EVAL_SPLITS, Data
 from its_mobile.infer import speak_pixels
 from its_mobile.model.its import ITS

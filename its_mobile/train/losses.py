@@ -7,7 +7,7 @@ import torch
 from torch.nn import functional as F
 
 from its_mobile.constants import BLANK, EOS
-from its_mobile.data.audio import log_mel
+from its_mobile.data.mel import log_mel
 
 KD_ALPHA = 0.5  # seed 2312.00174: CE and MSE to the teacher weighted equally
 
