@@ -28,11 +28,11 @@ from its_mobile.data.dataset import load  # noqa: E402
 
 def measure(path: Path | None, data) -> dict:
     sizes = {t["name"]: t for t in inspect_checkpoint(path)["tiers"]}
-    _, info = checkpoint.load_model(path)
+    largest, info = checkpoint.load_model(path)
     tiers = {}
     with torch.inference_mode():
         for tier in checkpoint.model_tiers(info):
-            model, _ = checkpoint.load_model(path, tier)
+            model = largest if tier == info["tier"] else checkpoint.load_model(path, tier)[0]
             tiers[tier] = {"packed_bytes": sizes[tier]["packed_bytes"], "reading": reading(model.encoder, data)}
     return {"checkpoint": "embedded default" if path is None else path.name, "tiers": tiers,
             "training": info.get("training", {})}
