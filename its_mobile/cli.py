@@ -46,10 +46,23 @@ def main() -> None:
 
     warn_once(lambda line: click.echo(line, err=True))
     signal.signal(signal.SIGTERM, _interrupt)  # a CI job cancelled mid-build cleans up as on Ctrl-C
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # a background job keeps ignoring it
+        signal.signal(signal.SIGINT, _interrupt)
+
+
+_SIGNALLED: list[int] = []  # interrupts received (see _raise_if_interrupted)
 
 
 def _interrupt(signum, frame) -> None:
+    _SIGNALLED.append(signum)
     raise KeyboardInterrupt
+
+
+def _raise_if_interrupted() -> None:
+    """Raise again an interrupt that a library swallowed: a KeyboardInterrupt raised while C code
+    runs a Python callback is only printed ("Exception ignored ..."), and the work went on."""
+    if _SIGNALLED:
+        raise KeyboardInterrupt
 
 
 @main.command()
@@ -352,6 +365,7 @@ def build(target: str, runtime: str | None, tier: str | None, checkpoint: Path |
     start = time.perf_counter()
 
     def step(name: str) -> None:
+        _raise_if_interrupted()  # at the latest before "move into place"
         click.echo(f"[{next(done, total)}/{total} {time.perf_counter() - start:4.0f} s] {name}", err=True)
 
     request = Request(tuple(targets), out, checkpoint, tier, runtime, allow_parity_failure, force)
