@@ -57,4 +57,62 @@ def load_image(path: Path) -> np.ndarray:
         raise BadInput(f"not a readable image: {path} ({type(e).__name__})") from e
     except (OSError, ValueError, SyntaxError) as e:
         raise BadInput(f"not a readable image: {path} ({e})") from e
+    return model_input(grey)
+
+
+def model_input(grey: Image.Image, crop: bool = True) -> np.ndarray:
+    """(IMG_H, IMG_W) uint8: the grey image stretched to the model's input, cut to its word first."""
+    if crop:
+        grey = crop_to_text(grey)
     return np.asarray(grey.resize((IMG_W, IMG_H), Image.BILINEAR), dtype=np.uint8)
+
+
+def text_box(grey: np.ndarray) -> tuple[int, int, int, int] | None:
+    """(left, top, right, bottom) around the ink of a grey image, with a margin
+    like training images have (MARGIN), or None when no ink stands out from the background.
+
+    The background is the median of the image's outer ring; ink is what differs from it by more
+    than half the image's strongest contrast, so light-on-dark text works the same way, and
+    speckle or a gradient weaker than the text does not count. The extremes are robust
+    percentiles, so a few stray pixels do not stretch the box.
+    """
+    a = grey.astype(np.float32)
+    h, w = a.shape
+    bh, bw = max(1, h // 16), max(1, w // 16)
+    ring = np.concatenate([a[:bh].ravel(), a[-bh:].ravel(), a[:, :bw].ravel(), a[:, -bw:].ravel()])
+    bg = np.median(ring)
+    diff = np.abs(a - bg)
+    noise = np.percentile(np.abs(ring - bg), 90)
+    contrast = np.percentile(diff, 99.5)
+    if contrast < max(40.0, 3 * noise):
+        return None
+    ys, xs = np.nonzero(diff > max((contrast + noise) / 2, 2 * noise))
+    top, bottom = np.percentile(ys, [0.2, 99.8])
+    left, right = np.percentile(xs, [0.2, 99.8])
+    pad = max(1.0, MARGIN * (bottom - top + 1))
+    return (max(0, int(left - pad)), max(0, int(top - pad)),
+            min(w, int(np.ceil(right + pad)) + 1), min(h, int(np.ceil(bottom + pad)) + 1))
+
+
+# Measured by bench/bench_margins.py: a margin of 30% of the text height on each side, and
+# cropping only below 60%, read framed images exactly as before and photos as well as framed ones.
+MARGIN = 0.3  # of the text height, on each side
+
+# Below this share of the image's width or height, the ink box is cropped to; above, the
+# image is already framed as training images are and is left whole.
+FRAMED = 0.6
+
+
+def crop_to_text(grey: Image.Image) -> Image.Image:
+    """The word cut out of a photo or screenshot with wide margins, framed as training images
+    are (the model stretches whatever it gets to IMG_H x IMG_W, so a small word in a wide
+    margin would reach it as a few pixels); a tightly framed image comes back unchanged."""
+    # The box is found on a copy at most ~512 px wide or high: a 40 MP photo takes ~20 ms so.
+    k = max(1, max(grey.size) // 512)
+    box = text_box(np.asarray(grey.reduce(k) if k > 1 else grey))
+    if box is None:
+        return grey
+    left, top, right, bottom = (min(v * k, limit) for v, limit in zip(box, grey.size * 2))
+    if right - left >= FRAMED * grey.width and bottom - top >= FRAMED * grey.height:
+        return grey
+    return grey.crop((left, top, right, bottom))
