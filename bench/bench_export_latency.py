@@ -53,7 +53,7 @@ def main() -> None:
     args = ap.parse_args()
     out = Path(args.out)
     report = json.loads((out / "export-report.json").read_text())
-    x = parity_images()[:1]
+    x = parity_images()[1][:1]
     fns = callers(out, report, x)
     times = {k: [] for k in fns}
     for _ in range(10):

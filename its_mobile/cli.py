@@ -431,8 +431,12 @@ def profile(artifacts: tuple[Path, ...], bundle: Path | None, runs: int, threads
 @click.option("--json", "as_json", is_flag=True, help="End with one JSON line: passed, and per artifact format, "
               "level, passed, phoneme_agreement, max_rel_err.")
 @click.option("--junit", type=click.Path(path_type=Path), help="Also write the results as JUnit XML here (for CI).")
+@click.option("--n", "n", type=click.IntRange(1), help="Check on N held-out word images (unseen fonts, some unseen "
+              "words, clean and noisy) instead of the 12 built-in ones.")
+@click.option("--images", "folder", type=click.Path(path_type=Path), help="Check on the images in this folder, "
+              "read as `speak` reads them.")
 @_friendly
-def parity_cmd(path: Path, as_json: bool, junit: Path | None) -> None:
+def parity_cmd(path: Path, as_json: bool, junit: Path | None, n: int | None, folder: Path | None) -> None:
     """Run the artifacts of an export (PATH = its directory, or one artifact in it) in their
     runtimes and compare with PyTorch.
 
@@ -441,7 +445,9 @@ def parity_cmd(path: Path, as_json: bool, junit: Path | None) -> None:
     """
     from its_mobile.parity import parity, write_junit
 
-    report = parity(path)
+    if n is not None and folder is not None:
+        raise BadInput("give --n or --images, not both")
+    report = parity(path, n, folder)
     if junit:
         write_junit(report, junit)
     for r in report["artifacts"]:

@@ -24,14 +24,38 @@ WORDS = ("reading", "phone", "quick", "xylophone", "the", "strength")
 EXACT = ("n_samples", "phonemes", "n_phonemes", "n_frames")
 
 
-def parity_images() -> np.ndarray:
-    """Clean and noisy renders of WORDS in the first evaluation font: (N, 1, H, W) float32."""
+def parity_images(n: int | None = None) -> tuple[list[str], np.ndarray]:
+    """(what each image shows, (N, 1, H, W) float32 images).
+
+    The built-in check (n None): clean and noisy renders of WORDS in the first evaluation font.
+    With n: n held-out images, lexicon words drawn at random (some of them never trained on)
+    in the evaluation fonts (never trained on), clean and noisy in turn.
+    """
     from its_mobile.data.render import find_fonts, render
 
-    font = find_fonts()[1][0]
-    imgs = [render(w, font, np.random.default_rng(i), noisy=noisy) for i, w in enumerate(WORDS)
-            for noisy in (False, True)]
-    return np.stack(imgs).astype(np.float32)[:, None]
+    fonts = find_fonts()[1]
+    if n is None:
+        shown = [(w, fonts[0], noisy) for w in WORDS for noisy in (False, True)]
+    else:
+        from its_mobile.data.lexicon import load_words
+
+        rng = np.random.default_rng(20261201)
+        words = rng.choice(load_words(), size=n, replace=False)
+        shown = [(str(w), fonts[i % len(fonts)], i % 2 == 1) for i, w in enumerate(words)]
+    imgs = [render(w, font, np.random.default_rng(i), noisy=noisy) for i, (w, font, noisy) in enumerate(shown)]
+    return [w for w, _, _ in shown], np.stack(imgs).astype(np.float32)[:, None]
+
+
+def folder_images(folder: Path) -> tuple[list[str], np.ndarray]:
+    """(file names, images) of every file in `folder`, read as `speak` reads them."""
+    from its_mobile.images import load_image
+
+    if not Path(folder).is_dir():
+        raise BadInput(f"--images {folder}: not a directory")
+    files = sorted(p for p in Path(folder).iterdir() if p.is_file() and not p.name.startswith("."))
+    if not files:
+        raise BadInput(f"--images {folder}: no files in it")
+    return [p.name for p in files], np.stack([load_image(p) for p in files]).astype(np.float32)[:, None]
 
 
 def compare(ref: dict[str, np.ndarray], got: dict[str, np.ndarray], settings: dict) -> dict:
@@ -77,9 +101,10 @@ def check_artifact(entry: dict, out_dir: Path, images: np.ndarray, refs: list[di
             "failed_images": [i for i, p in enumerate(per_image) if not p["ok"]]}
 
 
-def parity(path: Path) -> dict:
+def parity(path: Path, n: int | None = None, folder: Path | None = None) -> dict:
     """Check every artifact listed in OUT/export-report.json (PATH = OUT), or one of them
-    (PATH = OUT/artifact); write OUT/parity-report.json."""
+    (PATH = OUT/artifact), on the built-in images, `n` held-out ones or those in `folder`;
+    write OUT/parity-report.json."""
     path = Path(path)
     out_dir, only = (path, None) if path.is_dir() and path.suffix != ".mlpackage" else (path.parent, path.name)
     try:
@@ -93,11 +118,12 @@ def parity(path: Path) -> dict:
         if not artifacts or not path.exists():
             raise BadInput(f"{path} is not an artifact listed in {out_dir / REPORT}")
     model, _, _ = ternary_model(source, report.get("tier"))
-    images = parity_images()
+    shown, images = folder_images(folder) if folder is not None else parity_images(n)
     with torch.inference_mode():
         refs = [{k: v.numpy() for k, v in zip(OUTPUT_NAMES, model(torch.from_numpy(img[None])))} for img in images]
     results = [check_artifact(a, out_dir, images, refs, model) for a in artifacts]
-    out = {"words": list(WORDS), "images": len(images), "artifacts": results,
+    source = f"the images in {folder}" if folder is not None else "built-in" if n is None else f"{n} held-out"
+    out = {"source": source, "shown": shown, "images": len(images), "artifacts": results,
            "passed": all(r["passed"] for r in results)}
     tmp = out_dir / (PARITY_REPORT + ".tmp")
     tmp.write_text(json.dumps(out, indent=1))

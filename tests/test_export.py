@@ -103,3 +103,34 @@ def test_export_bad_input(tmp_path, tiny_packed):
     (tmp_path / "file").write_text("x")
     r = cli("export", "--format", "tflite", "-o", str(tmp_path / "file"))
     assert r.returncode == 2 and "not a directory" in r.stderr
+
+
+def test_parity_on_held_out_images(exported):
+    packed = next(exported.glob("*-packed.pte"))
+    r = cli("parity", str(packed), "--n", "20", "--json")
+    assert r.returncode == 0, r.stderr
+    (art,) = json.loads(r.stdout.strip().splitlines()[-1])["artifacts"]
+    assert art["passed"] and art["phoneme_agreement"] == 1.0
+    report = json.loads((exported / "parity-report.json").read_text())
+    assert report["images"] == 20 and report["source"] == "20 held-out" and len(set(report["shown"])) == 20
+
+
+def test_parity_on_a_folder_of_images(exported, tmp_path):
+    from PIL import Image
+
+    from its_mobile.parity import parity_images
+
+    words, images = parity_images()
+    words, images = words[::2][:3], images[::2][:3]  # clean renders of three words
+    for w, img in zip(words, images):
+        Image.fromarray(img[0].astype("uint8")).save(tmp_path / f"{w}.png")
+    packed = next(exported.glob("*-packed.tflite"))
+    r = cli("parity", str(packed), "--images", str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    report = json.loads((exported / "parity-report.json").read_text())
+    assert report["shown"] == sorted(f"{w}.png" for w in words) and report["artifacts"][0]["status"] == "pass"
+    (tmp_path / "notes.txt").write_text("not an image")
+    r = cli("parity", str(packed), "--images", str(tmp_path))
+    assert r.returncode == 2 and "notes.txt" in r.stderr and "Traceback" not in r.stderr
+    r = cli("parity", str(packed), "--images", str(tmp_path), "--n", "3")
+    assert r.returncode == 2 and "not both" in r.stderr

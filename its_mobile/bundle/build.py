@@ -125,7 +125,7 @@ def host_latency(fmt: str, path: Path, runs: int = LATENCY_RUNS) -> dict:
         run = backend(fmt).runner(path, SETTINGS[fmt])
     except RuntimeUnavailable as e:
         return {"measured": False, "reason": str(e)}
-    times = timed(run, parity_images()[:1], runs)
+    times = timed(run, parity_images()[1][:1], runs)
     return {"measured": True, "runs": runs, "p50_ms": round(float(np.percentile(times, 50)), 2),
             "p90_ms": round(float(np.percentile(times, 90)), 2)}
 

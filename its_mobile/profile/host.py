@@ -129,7 +129,7 @@ def profile_artifact(path: Path, runs: int, threads: int) -> dict:
     fmt = format_of(path)
     result = {"artifact": path.name, "format": fmt, "runtime": SETTINGS[fmt]["runtime"], "threads": threads,
               "size": size_breakdown(fmt, path)}
-    pixels = parity_images()[:1]
+    pixels = parity_images()[1][:1]
     module = backend(fmt)  # imported before the clock starts: load time is the model's, not Python's
     base_rss = _rss_mb()
     try:
