@@ -127,7 +127,17 @@ def export_section(e: dict | None) -> list[str]:
         run = p["status"] if p["status"] != "not-run" else f"not run ({p['reason']}); static check {'ok' if p['static_check']['ok'] else 'FAILED'}"
         out.append(f"| {a['path']} | {a['bytes']:,} | {a['bits_per_ternary_weight']:.2f} | {run} "
                    f"| {num(p.get('mel_max_abs'), '.1e')} | {num(p.get('waveform_max_abs'), '.1e')} |")
-    return out + ["", f"Parity images: {e['parity']['images']} ({', '.join(e['parity']['words'])}, clean and noisy).", ""]
+    out += ["", f"Parity images: {e['parity']['images']} ({', '.join(dict.fromkeys(e['parity']['shown']))}, clean and noisy).", ""]
+    held = e.get("parity_held_out")
+    if held:
+        out += [f"On {held['images']} held-out images (`its-mobile parity OUT --n {held['images']}`: lexicon words, "
+                "some never trained on, in fonts never trained on, clean and noisy):", "",
+                "| artifact | level | phoneme agreement | mel max rel err | min waveform SNR dB | passed |", "|---|---|---|---|---|---|"]
+        for a in held["artifacts"]:
+            out.append(f"| {a['path']} | {a['level']} | {pct(a.get('phoneme_agreement'))} | {num(a.get('max_rel_err'), '.1e')} "
+                       f"| {num(a.get('min_waveform_snr_db'), '.0f')} | {'yes' if a['passed'] else 'no'} |")
+        out.append("")
+    return out
 
 
 def export_latency_section(e: dict | None) -> list[str]:
@@ -142,6 +152,25 @@ def export_latency_section(e: dict | None) -> list[str]:
         ratio = f"{v['p50_ms'] / twin['p50_ms']:.2f}x" if twin else "-"
         out.append(f"| {k} | {v['p50_ms']:.1f} | {v['p90_ms']:.1f} | {ratio} | {num(v.get('init_ms'), '.1f')} |")
     return out + [""]
+
+
+def int8_section(r: dict | None) -> list[str]:
+    if not r:
+        return []
+    out = ["### What int8 activations cost (`python bench/bench_int8.py`)", "",
+           f"The default's .tflite against PyTorch on {r['images']} held-out images (as `its-mobile parity --n`), "
+           f"LiteRT interpreter, one thread, latency interleaved. {r['machine']}", "",
+           "| weights, activations | bytes | XNNPACK partitions | phoneme agreement | frame-count agreement "
+           "| mel max rel err | median waveform SNR dB | within tolerances | p50 ms |", "|---|---|---|---|---|---|---|---|---|"]
+    for k, v in r["variants"].items():
+        broken = v["mel_max_rel_err"] != v["mel_max_rel_err"]  # NaN: the interpreter gave NaN outputs
+        out.append(f"| {k} | {v['bytes']:,} | {v['xnnpack_partitions']} | {pct(v['phoneme_agreement'])} "
+                   f"| {pct(v['frames_agreement'])} | {'NaN outputs' if broken else num(v['mel_max_rel_err'], '.1e')} "
+                   f"| {'-' if broken else num(v['median_waveform_snr_db'], '.0f')} | {pct(v['passed_tolerances'])} "
+                   f"| {v['p50_ms']:.1f} |")
+    return out + ["", "int8 activations are dynamic-range quantization (ai-edge-quantizer): activations are "
+                  "quantized at run time, weights stay exact (ternary values fit int2 and int8 alike). "
+                  "The exported form keeps float32 activations.", ""]
 
 
 def build_section(b: dict | None) -> list[str]:
@@ -321,6 +350,7 @@ def main() -> None:
     out += continued_section(load("continued"))
     out += export_section(load("export"))
     out += export_latency_section(load("export_latency"))
+    out += int8_section(load("int8"))
     out += build_section(load("build"))
     out += scale_section(load("ddp"), load("data"))
     out += cascade_section(load("cascade"))

@@ -31,7 +31,10 @@ def _keep_float_regex(model: nn.Module) -> str:
     return r"\.(" + "|".join(map(re.escape, tags)) + r")(;|/|$)|\.Vocoder_vocoder;\d*;$"
 
 
-def _quantize_int2(float_path: str, out_path: str, model: nn.Module, bits: int = 2) -> None:
+def quantize_int2(float_path: str, out_path: str, model: nn.Module, bits: int = 2, activations: str = "float32") -> None:
+    """Ternary weights as int2 (or int4) codes. activations "float32": weight-only, every op
+    computes in float (the exported form); "int8": dynamic range, activations quantized to int8
+    at run time (measured in bench/bench_int8.py, not exported)."""
     from ai_edge_quantizer import qtyping, quantizer
     from ai_edge_quantizer.algorithm_manager import AlgorithmName
 
@@ -41,8 +44,9 @@ def _quantize_int2(float_path: str, out_path: str, model: nn.Module, bits: int =
     # min-max on a ternary tensor gives scale = max|w| = the ternary scale, codes -1/0/1: exact.
     weight = qtyping.TensorQuantizationConfig(num_bits=bits, symmetric=True,
                                               granularity=qtyping.QuantGranularity.TENSORWISE)
-    cfg = qtyping.OpQuantizationConfig(weight_tensor_config=weight, compute_precision=qtyping.ComputePrecision.FLOAT,
-                                       explicit_dequantize=True, skip_checks=True)
+    compute = {"float32": qtyping.ComputePrecision.FLOAT, "int8": qtyping.ComputePrecision.INTEGER}[activations]
+    cfg = qtyping.OpQuantizationConfig(weight_tensor_config=weight, compute_precision=compute,
+                                       explicit_dequantize=activations == "float32", skip_checks=True)
     q = quantizer.Quantizer(float_path)
     for kind in (op.FULLY_CONNECTED, op.CONV_2D):  # Linear -> FC; Conv1d/Conv2d -> CONV_2D
         q.update_quantization_recipe(".*", kind, cfg)
@@ -51,7 +55,7 @@ def _quantize_int2(float_path: str, out_path: str, model: nn.Module, bits: int =
     q.quantize(enable_progress_report=False).export_model(out_path, overwrite=True)
 
 
-def _strip_names(path: str) -> None:
+def strip_names(path: str) -> None:
     """Drop every tensor name but the signature's inputs/outputs (litert-torch names are long
     module paths: ~200 KB of strings, 1.2 bits per ternary weight) and empty quantization tables."""
     from ai_edge_litert.tools import flatbuffer_utils as fb
@@ -122,10 +126,10 @@ def export(model: nn.Module, example: tuple, path: Path, ternary: list[str] | No
         dense = os.path.join(tmp, "dense.tflite")
         convert_float(model, example, dense)
         if ternary is not None:
-            _quantize_int2(dense, str(path), model)
+            quantize_int2(dense, str(path), model)
         else:
             shutil.copyfile(dense, path)
-    _strip_names(str(path))
+    strip_names(str(path))
     info = {"signature": signature(str(path)), **delegated_partitions(str(path))}
     if ternary is not None:
         info["verify"] = verify_packed(str(path), model, ternary)
