@@ -32,7 +32,7 @@ def _keep_float_regex(model: nn.Module) -> str:
 
 
 def quantize_int2(float_path: str, out_path: str, model: nn.Module, bits: int = 2, activations: str = "float32") -> None:
-    """Ternary weights as int2 (or int4) codes. activations "float32": weight-only, every op
+    """Ternary weights as int2 codes (int4 or int8 with `bits`). activations "float32": weight-only, every op
     computes in float (the exported form); "int8": dynamic range, activations quantized to int8
     at run time (measured in bench/bench_int8.py, not exported)."""
     from ai_edge_quantizer import qtyping, quantizer

@@ -431,7 +431,7 @@ def profile(artifacts: tuple[Path, ...], bundle: Path | None, runs: int, threads
 @click.option("--json", "as_json", is_flag=True, help="End with one JSON line: passed, and per artifact format, "
               "level, passed, phoneme_agreement, max_rel_err.")
 @click.option("--junit", type=click.Path(path_type=Path), help="Also write the results as JUnit XML here (for CI).")
-@click.option("--n", "n", type=click.IntRange(1), help="Check on N held-out word images (unseen fonts, some unseen "
+@click.option("--n", "n", type=click.IntRange(1, 10_000), help="Check on N held-out word images (unseen fonts, some unseen "
               "words, clean and noisy) instead of the 12 built-in ones.")
 @click.option("--images", "folder", type=click.Path(path_type=Path), help="Check on the images in this folder, "
               "read as `speak` reads them.")
