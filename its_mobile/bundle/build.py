@@ -15,6 +15,7 @@ import json
 import os
 import platform
 import shutil
+import signal
 import tempfile
 import time
 from collections.abc import Callable
@@ -250,11 +251,17 @@ def _build_locked(request: Request, info: dict, step: Callable[[str], None]) -> 
         (stage / REPORT_JSON).write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n")
         write_html(report, stage / REPORT_HTML)
         step("move into place")
-        for s in sections:
-            _replace(stage / s["project"], out / s["project"])
-            _replace(stage / s["zip"], out / s["zip"])
-        for name in (REPORT_JSON, REPORT_HTML):  # last: a report always describes bundles in place
-            _replace(stage / name, out / name)
+        # Ctrl-C and SIGTERM wait until every piece is in place (then they stop the command):
+        # one landing between two renames would leave a new project beside an old zip and report.
+        held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+        try:
+            for s in sections:
+                _replace(stage / s["project"], out / s["project"])
+                _replace(stage / s["zip"], out / s["zip"])
+            for name in (REPORT_JSON, REPORT_HTML):  # last: a report always describes bundles in place
+                _replace(stage / name, out / name)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
         return report
     finally:
         shutil.rmtree(stage, ignore_errors=True)
