@@ -48,7 +48,7 @@ def main() -> None:
         for act, bits in VARIANTS:
             key = f"int{bits} weights, {act} activations"
             path = f"{tmp}/{act}-{bits}.tflite"
-            tflite.quantize_int2(dense, path, model, bits=bits, activations=act)
+            tflite.quantize_weights(dense, path, model, bits=bits, activations=act)
             tflite.strip_names(path)
             run = tflite.runner(Path(path), SETTINGS["tflite"], threads=1)
             per = [compare(r, dict(zip(OUTPUT_NAMES, run(img[None]))), SETTINGS["tflite"]) for r, img in zip(refs, images)]

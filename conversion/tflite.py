@@ -31,7 +31,7 @@ def _keep_float_regex(model: nn.Module) -> str:
     return r"\.(" + "|".join(map(re.escape, tags)) + r")(;|/|$)|\.Vocoder_vocoder;\d*;$"
 
 
-def quantize_int2(float_path: str, out_path: str, model: nn.Module, bits: int = 2, activations: str = "float32") -> None:
+def quantize_weights(float_path: str, out_path: str, model: nn.Module, bits: int = 2, activations: str = "float32") -> None:
     """Ternary weights as int2 codes (int4 or int8 with `bits`). activations "float32": weight-only, every op
     computes in float (the exported form); "int8": dynamic range, activations quantized to int8
     at run time (measured in bench/bench_int8.py, not exported)."""
@@ -126,7 +126,7 @@ def export(model: nn.Module, example: tuple, path: Path, ternary: list[str] | No
         dense = os.path.join(tmp, "dense.tflite")
         convert_float(model, example, dense)
         if ternary is not None:
-            quantize_int2(dense, str(path), model)
+            quantize_weights(dense, str(path), model)
         else:
             shutil.copyfile(dense, path)
     strip_names(str(path))

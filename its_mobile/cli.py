@@ -29,7 +29,7 @@ def _friendly(fn):
             click.echo(f"its-mobile: error: {e}", err=True)
             sys.exit(e.return_code)
         except KeyboardInterrupt:
-            click.echo("its-mobile: interrupted; outputs already in place are unchanged", err=True)  # Ctrl-C or SIGTERM
+            click.echo("its-mobile: interrupted; no output was left half-written", err=True)  # Ctrl-C or SIGTERM
             sys.exit(130)
 
     return wrapper

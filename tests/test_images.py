@@ -16,7 +16,7 @@ def framed(word: str, seed: int, noisy: bool = False) -> np.ndarray:
     return render(word, find_fonts()[1][0], np.random.default_rng(seed), noisy=noisy)
 
 
-def in_margin(img: np.ndarray, height: int, width: int, at: tuple[int, int], light: bool = True) -> np.ndarray:
+def in_margin(img: np.ndarray, height: int, width: int, at: tuple[int, int]) -> np.ndarray:
     """`img` enlarged 4x and pasted at `at` (y, x) on a canvas of its own background level."""
     big = np.asarray(Image.fromarray(img).resize((img.shape[1] * 4, img.shape[0] * 4), Image.BICUBIC))
     canvas = np.full((height, width), np.median(np.concatenate([big[0], big[-1]])), np.uint8)
