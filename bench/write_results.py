@@ -9,6 +9,8 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
+
 sys.path.insert(0, str(Path(__file__).parent))
 from common import machine  # noqa: E402
 
@@ -72,11 +74,63 @@ def tiers_section(t: dict | None) -> list[str]:
             out.append(f"| {name} | {r['step']} | {r['seconds']:.0f} | {r['cpu_seconds']:.0f} |")
         if "large-base-small" in tr and "large" in tr:
             ratio = tr["large-base-small"]["cpu_seconds"] / tr["large"]["cpu_seconds"]
-            out += ["", f"All tiers in one pass cost {ratio:.2f}x the CPU time of training `large` alone."]
+            out += ["", f"All tiers in one pass cost {ratio:.2f}x the CPU time of training `large` alone "
+                    "(each tier then ran the whole encoder, stem included; see the next table for the cost now)."]
     if packed:
         out += ["", f"Packed default: {packed['total_bytes']:,} bytes on disk with every tier; unpacking it at load "
                 f"takes {packed['unpack_ms_p50']:.1f} ms (p50)."]
     return out + [""]
+
+
+def precision_section(r: dict | None) -> list[str]:
+    if not r:
+        return []
+    runs = r["runs"]
+    sched = runs["ternary"]["schedule"]
+    out = ["## Ternary against float at equal training (`python bench/bench_precision.py`)", "",
+           f"Machine: {r['machine']}", "",
+           "Both runs continue the shipped default's student from the same weights, on the same data and schedule "
+           f"(peak lr {sched['lr']:g}, cosine over {sched['steps']:,} steps, batch {sched['batch']}, one thread each, "
+           "side by side); the float run trains `large` alone, the ternary run every tier in one pass. Reading "
+           "accuracy on the same 200 images per split.", "",
+           "| model | tier | steps | exact iv clean / noisy | exact oov clean / noisy | PER iv clean / noisy "
+           "| PER oov clean / noisy |", "|---|---|---|---|---|---|---|"]
+    steps = {"float, continued": runs["float"]["step"], "ternary, continued": runs["ternary"]["step"]}
+    for row in r["rows"]:
+        a = row["reading"]
+        out.append(f"| {row['model']} | {row['tier']} | {format(steps[row['model']], ',') if row['model'] in steps else '-'} "
+                   f"| {pct(a['eval_iv_clean']['exact'])} / {pct(a['eval_iv_noisy']['exact'])} "
+                   f"| {pct(a['eval_oov_clean']['exact'])} / {pct(a['eval_oov_noisy']['exact'])} "
+                   f"| {pct(a['eval_iv_clean']['per'])} / {pct(a['eval_iv_noisy']['per'])} "
+                   f"| {pct(a['eval_oov_clean']['per'])} / {pct(a['eval_oov_noisy']['per'])} |")
+    big = {row["model"]: row["reading"] for row in r["rows"] if row["tier"] == "large"}
+    mean = {k: float(np.mean([s["exact"] for s in v.values()])) for k, v in big.items()}
+    per = {k: float(np.mean([s["per"] for s in v.values()])) for k, v in big.items()}
+    gap, gap_per = mean["float, continued"] - mean["ternary, continued"], per["ternary, continued"] - per["float, continued"]
+    out += ["", f"Averaged over the four splits, ternary `large` reads {pct(mean['ternary, continued'])} exact, "
+            f"float {pct(mean['float, continued'])}: {abs(gap) * 100:.1f} points {'behind' if gap > 0 else 'ahead'} "
+            f"(target: within 1.5, {yes(gap <= 0.015)}); PER {pct(per['ternary, continued'])} against "
+            f"{pct(per['float, continued'])} (target: within 1 point, {yes(gap_per <= 0.01)}). "
+            f"CPU time: float {runs['float']['cpu_seconds'] / 3600:.2f} h, ternary (all tiers) "
+            f"{runs['ternary']['cpu_seconds'] / 3600:.2f} h.", ""]
+    return out
+
+
+def tier_cost_section(c: dict | None) -> list[str]:
+    if not c:
+        return []
+    med = c["median_cpu_ms_per_step"]
+    out = ["### What one pass over every tier costs (`python bench/bench_tier_cost.py`)", "",
+           f"Machine: {c['machine']}", "",
+           f"The student stage's ternary training from the shipped default, {c['steps']} steps of batch {c['batch']} per "
+           f"recipe, one thread, the recipes interleaved over {c['rounds']} rounds (median). A step trains `large` and, in "
+           "turn, one smaller tier with its distillation; the encoder's stem, which no tier cuts, runs once for both.", "",
+           "| tiers trained | CPU ms per step | against `large` alone |", "|---|---|---|"]
+    for recipe, ms in med.items():
+        out.append(f"| {recipe} | {ms:.1f} | {ms / med['large']:.2f}x |")
+    ratio = c["all_tiers_over_large"]
+    return out + ["", f"All tiers in one pass: {ratio:.2f}x the CPU time of `large` alone (target <= 1.5x: "
+                  f"{'met' if ratio <= 1.5 else 'not met'}).", ""]
 
 
 def continued_section(c: dict | None) -> list[str]:
@@ -124,7 +178,8 @@ def export_section(e: dict | None) -> list[str]:
            "| artifact | bytes | bits / ternary w | parity | mel max abs | waveform max abs |", "|---|---|---|---|---|---|"]
     for a in e["export"]["artifacts"]:
         p = status[(a["format"], a["weights"])]
-        run = p["status"] if p["status"] != "not-run" else f"not run ({p['reason']}); static check {'ok' if p['static_check']['ok'] else 'FAILED'}"
+        run = {"numeric": p["status"], "interpreted": f"{p['status']}, by the NumPy MIL interpreter (Core ML needs macOS)"}.get(
+            p["level"], f"not run ({p['reason']}); static check {'ok' if p['static_check']['ok'] else 'FAILED'}")
         out.append(f"| {a['path']} | {a['bytes']:,} | {a['bits_per_ternary_weight']:.2f} | {run} "
                    f"| {num(p.get('mel_max_abs'), '.1e')} | {num(p.get('waveform_max_abs'), '.1e')} |")
     out += ["", f"Parity images: {e['parity']['images']} ({', '.join(dict.fromkeys(e['parity']['shown']))}, clean and noisy).", ""]
@@ -190,7 +245,7 @@ def build_section(b: dict | None) -> list[str]:
             f"{android['seconds']:.0f} s ({'met' if android['seconds'] <= 60 else 'not met'}); zip <= 3 MB: "
             f"{android['zip_bytes'] / 1e6:.2f} MB ({'met' if android['zip_bytes'] <= 3e6 else 'not met'}). The ExecuTorch "
             "variant carries the dense .pte (the Java Module cannot share memory arenas between `init` and "
-            "`forward`), hence its size. Core ML cannot run on Linux: its parity is structural and it has no host latency.", ""]
+            "`forward`), hence its size. Core ML cannot run on Linux: its parity is interpreted (the package's MIL program in NumPy) and it has no host latency.", ""]
     return out
 
 
@@ -347,7 +402,9 @@ def main() -> None:
     if default and te and lat:
         out += targets_section(default, te, lat, voc)
     out += tiers_section(load("tiers"))
+    out += tier_cost_section(load("tier_cost"))
     out += continued_section(load("continued"))
+    out += precision_section(load("precision"))
     out += export_section(load("export"))
     out += export_latency_section(load("export_latency"))
     out += int8_section(load("int8"))

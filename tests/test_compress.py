@@ -7,6 +7,7 @@ import math
 import subprocess
 import sys
 import wave
+from functools import partial
 
 import numpy as np
 import pytest
@@ -181,3 +182,36 @@ def test_pack_state_keeps_high_precision_in_float16():
     tensors, manifest = pack_state(_model())
     assert "encoder.head.weight" not in manifest and tensors["encoder.head.weight"].dtype == torch.float16
     assert all(tensors[k].dtype == torch.uint8 for k in manifest)
+
+
+@pytest.mark.parametrize("step", [0, 1])  # base, then small, beside large
+def test_one_stem_for_every_tier_gives_the_same_step(step):
+    """Training runs the encoder's stem once for all tiers (a tier never cuts it): the loss and
+    every gradient equal those of each tier's whole forward pass on its own."""
+    from its_mobile.constants import EOS, MAX_PHONES
+    from its_mobile.train.loop import StepLoss, build, step_loss
+    from its_mobile.train.presets import PRESETS
+
+    preset, n = PRESETS["tiny"], 12
+    torch.manual_seed(0)
+    network = build("student", preset, n)
+    tiers = {name: build("student", preset, n, tier) for name, tier in TIERS.items()}
+    ternary = set(ternary_names(network, "encoder."))
+    phones = torch.full((2, MAX_PHONES), EOS)
+    phones[0, :3], phones[1, :2] = torch.tensor([3, 4, 5]), torch.tensor([6, 7])
+    batch = {"pixels": _pixels(), "phones": phones}
+
+    def grads(loss):
+        network.zero_grad()
+        loss.backward()
+        return {k: p.grad.clone() for k, p in network.named_parameters()}
+
+    shared = StepLoss("student", network, tiers, ternary)(batch, step)
+    got = grads(shared)
+    # The reference: every tier's whole forward pass from the pixels (given as its "tokens").
+    whole = {k: partial(tier_forward, network, t, ternary) for k, t in tiers.items()}
+    alone = step_loss("student", whole, {**batch, "tokens": batch["pixels"]}, step)
+    want = grads(alone)
+    assert torch.allclose(shared, alone, rtol=1e-5), (shared, alone)
+    for k in want:
+        assert torch.allclose(got[k], want[k], rtol=1e-4, atol=1e-6), k

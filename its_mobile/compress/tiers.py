@@ -68,12 +68,31 @@ def tier_state(full: dict[str, torch.Tensor], small: nn.Module) -> dict[str, tor
     return {k: _lead(full[k], v.shape) for k, v in small.state_dict().items()}
 
 
+class _Method(nn.Module):
+    """Calls one method of `module`, so that functional_call can run any method on other weights."""
+
+    def __init__(self, module: nn.Module, method: str):
+        super().__init__()
+        self.module, self.method = module, method
+
+    def forward(self, *inputs):
+        return getattr(self.module, self.method)(*inputs)
+
+
+def fake_quantized(large: nn.Module, ternary: set[str]) -> dict[str, torch.Tensor]:
+    """`large`'s parameters with the ternary ones fake-quantized over the whole large tensor
+    (straight-through): the weights every tier of one training step is cut from."""
+    return {n: fake_ternary(w) if n in ternary else w for n, w in large.named_parameters()}
+
+
+def run_tier(small: nn.Module, weights: dict[str, torch.Tensor], *inputs, method: str = "forward"):
+    """Run `small` (a tier's module) on `weights` (from fake_quantized) cut to its shapes;
+    gradients flow back into the large parameters (training)."""
+    params = {f"module.{n}": _lead(weights[n], p.shape) for n, p in small.named_parameters()}
+    return functional_call(_Method(small, method), params, inputs)
+
+
 def tier_forward(large: nn.Module, small: nn.Module, ternary: set[str], *inputs):
     """Run `small` on weights cut from `large`'s parameters, fake-quantizing the ternary ones
-    over the whole large tensor first; gradients flow back into `large` (training)."""
-    params = {}
-    full = dict(large.named_parameters())
-    for name, p in small.named_parameters():
-        w = full[name]
-        params[name] = _lead(fake_ternary(w) if name in ternary else w, p.shape)
-    return functional_call(small, params, inputs)
+    over the whole large tensor first."""
+    return run_tier(small, fake_quantized(large, ternary), *inputs)

@@ -77,8 +77,17 @@ class Encoder(nn.Module):
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
         """pixels (B, 1, IMG_H, IMG_W) grey levels in [0, 255] -> logits (B, N_TOKENS, n_phones),
         index BLANK being CTC's blank."""
+        return self.read(self.embed(pixels))
+
+    # Two halves, because every nested tier has the same stem: training runs it once for all.
+    def embed(self, pixels: torch.Tensor) -> torch.Tensor:
+        """pixels -> tokens (B, N_TOKENS, width): the stem and the positions."""
         x = self.stem((pixels / 255.0 - PIXEL_MEAN) / PIXEL_STD)  # (B, w, 1, 32)
-        x = x.flatten(2).transpose(1, 2) + self.pos  # (B, 32, w)
+        return x.flatten(2).transpose(1, 2) + self.pos
+
+    def read(self, tokens: torch.Tensor) -> torch.Tensor:
+        """tokens -> logits: the transformer blocks and the phoneme head."""
+        x = tokens
         for block in self.blocks:
             x = block(x)
         x = self.last(self.widen(x))

@@ -28,7 +28,7 @@ from its_mobile import checkpoint
 from its_mobile.constants import EOS, HOP, MAX_FRAMES, MAX_PHONES, N_MELS
 from its_mobile.data.dataset import Data
 from its_mobile.compress.ternary import ternary_names
-from its_mobile.compress.tiers import Tier, part_dims, tier_forward
+from its_mobile.compress.tiers import Tier, fake_quantized, part_dims, run_tier
 from its_mobile.errors import BadInput
 from its_mobile.model.acoustic import SILENCE, Acoustic
 from its_mobile.model.encoder import Encoder
@@ -39,6 +39,7 @@ from its_mobile.train.presets import Preset, StageSpec
 
 CHECKPOINT_EVERY_S = 120
 PART = {"acoustic": "acoustic", "vocoder": "vocoder", "teacher": "encoder", "student": "encoder"}
+IMAGE_STAGES = ("teacher", "student")
 
 
 @dataclass(frozen=True)
@@ -126,8 +127,9 @@ class Batches:
 
 
 def stage_loss(stage: str, forward: Callable, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
-    """(loss, main output) of one stage's network `forward` on a batch; a student's batch
-    carries the teacher's scores as "target" when there is a teacher."""
+    """(loss, main output) of one stage's network `forward` on a batch; an image stage's
+    `forward` reads the batch's "tokens" (the stem's output, see step_loss), and a student's
+    batch carries the teacher's scores as "target" when there is a teacher."""
     if stage == "acoustic":
         mask = phone_mask(batch["phones"])
         mel, log_dur, durations, _ = forward(batch["phones"], mask, batch["durations"])
@@ -136,7 +138,7 @@ def stage_loss(stage: str, forward: Callable, batch: dict) -> tuple[torch.Tensor
     if stage == "vocoder":
         wav = forward(batch["mel"])
         return losses.stft_loss(wav, batch["wav"]), wav
-    logits = forward(batch["pixels"])
+    logits = forward(batch["tokens"])
     if "target" not in batch:
         return losses.phoneme_ctc(logits, batch["phones"]), logits
     return losses.distill(logits, batch["target"], batch["phones"]), logits
@@ -151,8 +153,12 @@ def tier_distill(stage: str, small: torch.Tensor, large: torch.Tensor) -> torch.
     return (small - large).abs().mean()
 
 
-def step_loss(stage: str, forwards: dict[str, Callable], batch: dict, step: int) -> torch.Tensor:
-    """The largest tier's loss plus, in turn, one smaller tier's loss and its distillation."""
+def step_loss(stage: str, forwards: dict[str, Callable], batch: dict, step: int,
+              embed: Callable | None = None) -> torch.Tensor:
+    """The largest tier's loss plus, in turn, one smaller tier's loss and its distillation.
+    An image stage's `embed` (the encoder's stem, which a tier never cuts) runs once for both."""
+    if embed is not None:
+        batch = {**batch, "tokens": embed(batch["pixels"])}
     names = list(forwards)
     loss, large = stage_loss(stage, forwards[names[0]], batch)
     if len(names) > 1:
@@ -164,14 +170,27 @@ def step_loss(stage: str, forwards: dict[str, Callable], batch: dict, step: int)
 
 class StepLoss(nn.Module):
     """One training step's loss as a module, the unit DistributedDataParallel wraps: the tier
-    forwards all run on `network`'s weights inside this one forward."""
+    forwards all run on `network`'s weights inside this one forward.
 
-    def __init__(self, stage: str, network: nn.Module, forwards: dict[str, Callable]):
+    `tiers` maps each tier's name to a module of its shapes (largest first), whose weights are
+    cut from `network`'s, the `ternary` ones fake-quantized once a step; without tiers,
+    `network` trains as it is."""
+
+    def __init__(self, stage: str, network: nn.Module, tiers: dict[str, nn.Module], ternary: set[str]):
         super().__init__()
-        self.stage, self.network, self.forwards = stage, network, forwards
+        self.stage, self.network, self.ternary = stage, network, ternary
+        self.tiers = tiers  # a plain dict: their parameters are shape holders, not trained
 
     def forward(self, batch: dict, step: int) -> torch.Tensor:
-        return step_loss(self.stage, self.forwards, batch, step)
+        image = self.stage in IMAGE_STAGES
+        if not self.tiers:
+            forwards = {"float": self.network.read if image else self.network}
+            return step_loss(self.stage, forwards, batch, step, self.network.embed if image else None)
+        weights = fake_quantized(self.network, self.ternary)
+        method = "read" if image else "forward"
+        forwards = {name: partial(run_tier, small, weights, method=method) for name, small in self.tiers.items()}
+        embed = partial(run_tier, self.network, weights, method="embed") if image else None
+        return step_loss(self.stage, forwards, batch, step, embed)
 
 
 def _lr(spec: StageSpec, step: int) -> float:
@@ -278,7 +297,7 @@ def run_stage(
     elif stage == "student" and Path(compression.source).is_dir():
         teacher = load_stage_module(compression.source, compression.teacher_stage, preset, n_phones).to(device)
     autocast = torch.autocast("cuda", torch.bfloat16, enabled=torch.device(device).type == "cuda")
-    step_loss_of = distributed.wrap(StepLoss(stage, module, _forwards(stage, module, preset, n_phones, compression)),
+    step_loss_of = distributed.wrap(StepLoss(stage, module, *_tiers(stage, module, preset, n_phones, compression, device)),
                                     ranks, device)
     batches = Batches(data, stage, preset, seed)
     module.train()
@@ -337,14 +356,13 @@ def _optimizer_to(opt: torch.optim.Optimizer, device: str) -> None:
                 state[k] = v.to(device)
 
 
-def _forwards(stage: str, module: nn.Module, preset: Preset, n_phones: int,
-              compression: Compression | None) -> dict[str, Callable]:
-    """Tier name -> the forward pass that trains it (the module itself without compression)."""
+def _tiers(stage: str, module: nn.Module, preset: Preset, n_phones: int, compression: Compression | None,
+           device: str) -> tuple[dict[str, nn.Module], set[str]]:
+    """(tier name -> a module of its shapes, names of the ternary weights); none without compression."""
     if compression is None:
-        return {"float": module}
+        return {}, set()
     ternary = set(ternary_names(module, PART[stage] + ".")) if compression.ternary else set()
-    return {name: partial(tier_forward, module, build(stage, preset, n_phones, tier), ternary)
-            for name, tier in compression.tiers.items()}
+    return {name: build(stage, preset, n_phones, tier).to(device) for name, tier in compression.tiers.items()}, ternary
 
 
 def _dims_json(stage: str, preset: Preset, n_phones: int) -> dict:
