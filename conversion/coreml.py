@@ -8,7 +8,8 @@ palettized weights (constexpr_lut_to_dense):
   (constexpr_blockwise_shift_scale, "joint compression"), 1.3 KB instead of 2.6/5.1 KB.
 
 Core ML cannot run on Linux: `static_check` reads the saved package back and checks it
-without a runtime; `run` predicts only on macOS.
+without a runtime, and `interpreter` evaluates its MIL program with NumPy (conversion/mil_numpy.py);
+`runner` predicts with Core ML itself, which only macOS has.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import torch
 from torch import nn
 
 from conversion import RuntimeUnavailable
+from conversion.mil_numpy import decode_lut
 from conversion.wrap import ExportITS, ternary_stats
 from its_mobile.compress.ternary import ternary_names
 from its_mobile.model.its import OUTPUT_NAMES
@@ -232,12 +234,27 @@ def runner(path: Path, settings: dict, threads: int | None = None) -> Callable[[
     """Core ML prediction, which only macOS has: load once, run on one pixels array (Core ML
     picks its own threads)."""
     if sys.platform != "darwin":
-        raise RuntimeUnavailable("Core ML prediction needs macOS; checked statically instead")
+        raise RuntimeUnavailable("Core ML prediction needs macOS")
     ml = _ct().models.MLModel(str(path))
 
     def run(pixels: np.ndarray) -> list[np.ndarray]:
         out = ml.predict({"pixels": np.asarray(pixels, np.float32)})
         return [np.asarray(out[k]) for k in OUTPUT_NAMES]
+
+    return run
+
+
+def interpreter(path: Path) -> Callable[[np.ndarray], list[np.ndarray]]:
+    """Where Core ML cannot run: the package's own MIL program, weights decoded from its LUTs,
+    evaluated by conversion/mil_numpy.py. Numeric parity of the conversion and of the packed
+    weights, not of Core ML's kernels. NotImplementedError names an op it does not know."""
+    from conversion.mil_numpy import prepare
+
+    program = prepare(_load_program(str(path))[1])
+
+    def run(pixels: np.ndarray) -> list[np.ndarray]:
+        out = program({"pixels": pixels})
+        return [out[k] for k in OUTPUT_NAMES]
 
     return run
 
@@ -261,35 +278,6 @@ def _load_program(path: str):
     ml = ct.models.MLModel(path, skip_model_load=True)
     prog = model_utils._convert_model_spec_to_pymil_prog(ml, ml.get_spec().specificationVersion, milproto_load.load)
     return ml, prog
-
-
-def _decode_shift_scale(op) -> np.ndarray:
-    """constexpr_blockwise_shift_scale by hand, per-tensor case: scale * (data - offset)."""
-    data = np.asarray(op.data.val).astype(np.float64)
-    off = 0.0 if op.offset is None else np.asarray(op.offset.val).astype(np.float64)
-    scale = np.asarray(op.scale.val)
-    if scale.size != 1:
-        raise ValueError(f"{op.name}: only per-tensor scales are decoded here")
-    return ((data - off) * scale.astype(np.float64)).astype(scale.dtype)
-
-
-def _decode_lut(op) -> np.ndarray:
-    """constexpr_lut_to_dense (iOS18) by hand: indices (weight shape with the vector axis
-    divided by the vector size) -> LUT rows."""
-    idx = np.asarray(op.indices.val).astype(np.int64)
-    src = op.lut.op
-    lut = _decode_shift_scale(src) if src.op_type == "constexpr_blockwise_shift_scale" else np.asarray(op.lut.val)
-    if any(d != 1 for d in lut.shape[:-2]):
-        raise ValueError(f"{op.name}: grouped LUTs are not decoded here")
-    lut = lut.reshape(lut.shape[-2], lut.shape[-1])
-    vsize = lut.shape[-1]
-    if vsize == 1:
-        return lut[idx, 0]
-    axis = int(op.vector_axis.val) % idx.ndim
-    vec = np.moveaxis(lut[idx], -1, axis + 1)  # each vector right after its own axis
-    shape = list(idx.shape)
-    shape[axis] *= vsize
-    return vec.reshape(shape)
 
 
 def _same_layout(codes: np.ndarray, ref: np.ndarray) -> bool:
@@ -341,7 +329,7 @@ def static_check(path: Path, model: nn.Module, packed: bool = True) -> dict:
         by_key.setdefault((st["numel"], st["counts"]), []).append(n)
     got, problems, kinds, rel, matched = [], [], {}, 0.0, set()
     for op in luts:
-        w = _decode_lut(op)
+        w = decode_lut(op)
         src = op.lut.op  # coremltools' own decoders (materialized_val_inference needs a const lut)
         ct_lut = src.materialized_val_inference() if src.op_type == "constexpr_blockwise_shift_scale" else op.lut.val
         ct_w = op.decompress(op.indices.val, ct_lut, None if op.vector_axis is None else op.vector_axis.val)

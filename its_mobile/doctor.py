@@ -98,7 +98,7 @@ def report() -> dict:
         ("espeak-ng", _espeak(), "`data` (phonemes, durations, speech targets), `eval`'s ASR reference"),
         ("fonts", _fonts(), "`data` with held-out evaluation fonts (install the README's font packages)"),
         ("macOS (Core ML runtime)", (sys.platform == "darwin", platform.platform()),
-         "numeric Core ML parity and Xcode builds of the iOS app (elsewhere Core ML parity is structural)"),
+         "numeric Core ML parity and Xcode builds of the iOS app (elsewhere a NumPy interpreter runs the package's MIL program)"),
         ("CUDA", _cuda(), "`train --device cuda` (bfloat16, NCCL under torchrun)"),
         ("adb", _which("adb"), "profiling on an Android emulator or phone"),
         ("executor_runner", _which("executor_runner"), "ExecuTorch profiling over adb"),

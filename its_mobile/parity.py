@@ -2,14 +2,19 @@
 and compare its outputs with the PyTorch model's; the gate that `build` and CI rely on.
 
 Per artifact: pass (phonemes and lengths equal, mel and waveform within the backend's
-tolerances from conversion/backends.toml), fail, or not-run when the runtime cannot run on
-this machine (Core ML off macOS), with the reason and the static checks that were possible.
+tolerances from conversion/backends.toml) or fail, at a level:
+- numeric: the artifact ran in its real runtime;
+- interpreted: the runtime cannot run on this machine (Core ML off macOS), so the artifact's own
+  program ran in a NumPy interpreter of its ops (conversion/mil_numpy.py) - the conversion and
+  the packed weights are checked by number, the runtime's kernels are not;
+- structural (status not-run): neither could run; only the static checks were possible.
 """
 
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +27,7 @@ from its_mobile.model.its import OUTPUT_NAMES
 PARITY_REPORT = "parity-report.json"
 WORDS = ("reading", "phone", "quick", "xylophone", "the", "strength")
 EXACT = ("n_samples", "phonemes", "n_phonemes", "n_frames")
+INTERPRETER = "the NumPy MIL interpreter (conversion/mil_numpy.py)"
 
 
 def parity_images(n: int | None = None) -> tuple[list[str], np.ndarray]:
@@ -71,8 +77,25 @@ def compare(ref: dict[str, np.ndarray], got: dict[str, np.ndarray], settings: di
             "waveform_max_abs": wav, "snr_db": float(snr)}
 
 
+def _runner(module, path: Path, settings: dict) -> tuple[Callable | None, str, str | None]:
+    """(how to run the artifact here, or None; parity level; why not in the backend's runtime).
+    Where the runtime cannot run (Core ML off macOS) the backend's interpreter runs the artifact's
+    own program instead; without one, or when it lacks an op, only the static check remains."""
+    from conversion import RuntimeUnavailable
+
+    try:
+        return module.runner(path, settings), "numeric", None
+    except RuntimeUnavailable as e:
+        if not hasattr(module, "interpreter"):
+            return None, "structural", str(e)
+        try:
+            return module.interpreter(path), "interpreted", f"{e}; run by {INTERPRETER} instead"
+        except NotImplementedError as gap:
+            return None, "structural", f"{e}; {gap}"
+
+
 def check_artifact(entry: dict, out_dir: Path, images: np.ndarray, refs: list[dict], model) -> dict:
-    from conversion import SETTINGS, RuntimeUnavailable, backend
+    from conversion import SETTINGS, backend
 
     settings = SETTINGS[entry["format"]]
     module = backend(entry["format"])
@@ -81,17 +104,19 @@ def check_artifact(entry: dict, out_dir: Path, images: np.ndarray, refs: list[di
               "tolerances": {"mel_atol": settings["mel_atol"], "waveform_atol": settings["waveform_atol"]}}
     if hasattr(module, "static_check"):
         result["static_check"] = module.static_check(path, model, entry["weights"] == "packed")
+    static = result.get("static_check", {}).get("ok", True)
     try:
-        run = module.runner(path, settings)
+        run, level, why = _runner(module, path, settings)
+        if run is None:
+            return {**result, "status": "not-run", "level": level, "passed": static, "reason": why}
         runs = [dict(zip(OUTPUT_NAMES, run(img[None]))) for img in images]
-    except RuntimeUnavailable as e:
-        static = result.get("static_check", {}).get("ok", False)
-        return {**result, "status": "not-run", "level": "structural", "passed": static, "reason": str(e)}
     except Exception as e:  # a corrupted or foreign file: the runtimes raise many kinds
         raise BadInput(f"{path.name} cannot be run by the {settings['runtime']} ({type(e).__name__})") from e
+    if why:
+        result["reason"] = why
     per_image = [compare(r, g, settings) for r, g in zip(refs, runs)]
-    ok = all(p["ok"] for p in per_image)
-    return {**result, "status": "pass" if ok else "fail", "level": "numeric", "passed": ok, "images": len(per_image),
+    ok = all(p["ok"] for p in per_image) and static
+    return {**result, "status": "pass" if ok else "fail", "level": level, "passed": ok, "images": len(per_image),
             "phoneme_agreement": float(np.mean([p["equal"]["phonemes"] for p in per_image])),
             "max_rel_err": max(p["mel_rel"] for p in per_image),
             "min_waveform_snr_db": min(p["snr_db"] for p in per_image),
@@ -132,9 +157,9 @@ def parity(path: Path, n: int | None = None, folder: Path | None = None) -> dict
 
 
 def write_junit(report: dict, path: Path) -> None:
-    """The parity report as JUnit XML for a CI system: one test case per artifact; a runtime
-    that cannot run here (Core ML off macOS) is a skipped case whose message gives the
-    structural check's verdict, or a failure when that check failed."""
+    """The parity report as JUnit XML for a CI system: one test case per artifact; one that
+    could not run at all here is a skipped case whose message gives the structural check's
+    verdict, or a failure when that check failed."""
     import xml.etree.ElementTree as ET
 
     arts = report["artifacts"]
@@ -151,7 +176,8 @@ def write_junit(report: dict, path: Path) -> None:
         elif not a["passed"]:
             ET.SubElement(case, "failure", message=f"images {a['failed_images']} differ beyond tolerance "
                                                    f"(mel rel err {a['max_rel_err']:.2e}, phonemes "
-                                                   f"{100 * a['phoneme_agreement']:.0f}% equal)")
+                                                   f"{100 * a['phoneme_agreement']:.0f}% equal)"
+                          if a["failed_images"] else "the static check failed")
     tmp = Path(str(path) + ".tmp")
     ET.ElementTree(suite).write(tmp, encoding="utf-8", xml_declaration=True)
     os.replace(tmp, path)

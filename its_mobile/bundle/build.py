@@ -49,7 +49,8 @@ NOT_CHECKED = {
                 "(run the bundle's README commands or .github/workflows/android.yml)",
                 "the app on an emulator or phone: none is attached (scripts/smoke_test.sh does it)"],
     "ios": ["Xcode build: needs macOS (run the bundle's README commands or .github/workflows/ios.yml)",
-            "Core ML prediction: needs macOS; parity here is structural (weights, inputs, outputs, ops)"],
+            "Core ML prediction: needs macOS; parity here ran the package's MIL program in a NumPy interpreter "
+            "(conversion/mil_numpy.py), which checks the conversion and the packed weights, not Core ML's kernels"],
 }
 
 

@@ -27,9 +27,10 @@ def _verdict(passed: bool) -> str:
 
 
 def _parity(p: dict) -> str:
-    if p["level"] == "numeric":
-        return (f"{_verdict(p['passed'])} numeric on {p['images']} images: phonemes {100 * p['phoneme_agreement']:.0f}% "
-                f"equal, mel rel. error {p['max_rel_err']:.1e}, waveform SNR {p['min_waveform_snr_db']:.0f} dB")
+    if p["level"] in ("numeric", "interpreted"):
+        how = "" if p["level"] == "numeric" else f" ({_e(p['reason'])})"
+        return (f"{_verdict(p['passed'])} {p['level']} on {p['images']} images: phonemes {100 * p['phoneme_agreement']:.0f}% "
+                f"equal, mel rel. error {p['max_rel_err']:.1e}, waveform SNR {p['min_waveform_snr_db']:.0f} dB{how}")
     return f"{_verdict(p['passed'])} {_e(p['level'])} only: {_e(p.get('reason'))}"
 
 
