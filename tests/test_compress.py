@@ -20,7 +20,7 @@ from its_mobile import checkpoint
 from its_mobile.compress.packed import pack_state
 from its_mobile.compress.packing import pack, unpack
 from its_mobile.compress.ternary import HIGH_PRECISION, quantize, ternary_names
-from its_mobile.compress.tiers import TIERS, tier_dims, tier_forward, tier_state
+from its_mobile.compress.tiers import TIERS, shared_blocks, tier_dims, tier_forward, tier_state
 from its_mobile.errors import BadCheckpoint
 from its_mobile.model.dims import TINY, TINY_ACOUSTIC, TINY_VOCODER, ModelDims, EncoderDims
 from its_mobile.model.its import ITS, example_inputs
@@ -186,16 +186,17 @@ def test_pack_state_keeps_high_precision_in_float16():
 
 @pytest.mark.parametrize("step", [0, 1])  # base, then small, beside large
 def test_one_stem_for_every_tier_gives_the_same_step(step):
-    """Training runs the encoder's stem once for all tiers (a tier never cuts it): the loss and
-    every gradient equal those of each tier's whole forward pass on its own."""
+    """Training runs the encoder's stem, and the leading blocks two tiers share, once for both:
+    the loss and every gradient equal those of each tier's whole forward pass on its own."""
     from its_mobile.constants import EOS, MAX_PHONES
     from its_mobile.train.loop import StepLoss, build, step_loss
     from its_mobile.train.presets import PRESETS
 
-    preset, n = PRESETS["tiny"], 12
+    preset, n = PRESETS["full"], 12  # the full student: base keeps 2 of large's 3 lower blocks, small none
     torch.manual_seed(0)
     network = build("student", preset, n)
     tiers = {name: build("student", preset, n, tier) for name, tier in TIERS.items()}
+    assert [shared_blocks(tiers["large"], tiers[t]) for t in ("base", "small")] == [2, 0]
     ternary = set(ternary_names(network, "encoder."))
     phones = torch.full((2, MAX_PHONES), EOS)
     phones[0, :3], phones[1, :2] = torch.tensor([3, 4, 5]), torch.tensor([6, 7])
@@ -208,9 +209,10 @@ def test_one_stem_for_every_tier_gives_the_same_step(step):
 
     shared = StepLoss("student", network, tiers, ternary)(batch, step)
     got = grads(shared)
-    # The reference: every tier's whole forward pass from the pixels (given as its "tokens").
-    whole = {k: partial(tier_forward, network, t, ternary) for k, t in tiers.items()}
-    alone = step_loss("student", whole, {**batch, "tokens": batch["pixels"]}, step)
+    # The reference: each tier's whole forward pass from the pixels (given as its "tokens").
+    smaller = tiers["base" if step == 0 else "small"]
+    alone = step_loss("student", partial(tier_forward, network, tiers["large"], ternary),
+                      {**batch, "tokens": batch["pixels"]}, partial(tier_forward, network, smaller, ternary))
     want = grads(alone)
     assert torch.allclose(shared, alone, rtol=1e-5), (shared, alone)
     for k in want:

@@ -79,6 +79,18 @@ class _Method(nn.Module):
         return getattr(self.module, self.method)(*inputs)
 
 
+def shared_blocks(large: nn.Module, small: nn.Module) -> int:
+    """How many leading encoder blocks the tier `small` computes exactly as `large` does: those
+    whose every tensor has the large block's shape (a tier's tensors are leading slices of the
+    large ones, so the same shape is the same weights)."""
+    n = 0
+    for a, b in zip(large.blocks, small.blocks):
+        if any(p.shape != q.shape for p, q in zip(a.parameters(), b.parameters())):
+            break
+        n += 1
+    return n
+
+
 def fake_quantized(large: nn.Module, ternary: set[str]) -> dict[str, torch.Tensor]:
     """`large`'s parameters with the ternary ones fake-quantized over the whole large tensor
     (straight-through): the weights every tier of one training step is cut from."""

@@ -79,16 +79,20 @@ class Encoder(nn.Module):
         index BLANK being CTC's blank."""
         return self.read(self.embed(pixels))
 
-    # Two halves, because every nested tier has the same stem: training runs it once for all.
-    def embed(self, pixels: torch.Tensor) -> torch.Tensor:
-        """pixels -> tokens (B, N_TOKENS, width): the stem and the positions."""
+    # Two halves, split after any block: nested tiers share the stem and some leading blocks,
+    # which training then runs once for the tiers of a step.
+    def embed(self, pixels: torch.Tensor, blocks: int = 0) -> torch.Tensor:
+        """pixels -> tokens (B, N_TOKENS, width): the stem, the positions and the first `blocks` blocks."""
         x = self.stem((pixels / 255.0 - PIXEL_MEAN) / PIXEL_STD)  # (B, w, 1, 32)
-        return x.flatten(2).transpose(1, 2) + self.pos
+        x = x.flatten(2).transpose(1, 2) + self.pos
+        for block in self.blocks[:blocks]:
+            x = block(x)
+        return x
 
-    def read(self, tokens: torch.Tensor) -> torch.Tensor:
-        """tokens -> logits: the transformer blocks and the phoneme head."""
+    def read(self, tokens: torch.Tensor, start: int = 0) -> torch.Tensor:
+        """The tokens after `start` blocks -> logits: the other blocks and the phoneme head."""
         x = tokens
-        for block in self.blocks:
+        for block in self.blocks[start:]:
             x = block(x)
         x = self.last(self.widen(x))
         return self.head(self.norm(x).transpose(1, 2)).transpose(1, 2)

@@ -28,7 +28,7 @@ from its_mobile import checkpoint
 from its_mobile.constants import EOS, HOP, MAX_FRAMES, MAX_PHONES, N_MELS
 from its_mobile.data.dataset import Data
 from its_mobile.compress.ternary import ternary_names
-from its_mobile.compress.tiers import Tier, fake_quantized, part_dims, run_tier
+from its_mobile.compress.tiers import Tier, fake_quantized, part_dims, run_tier, shared_blocks
 from its_mobile.errors import BadInput
 from its_mobile.model.acoustic import SILENCE, Acoustic
 from its_mobile.model.encoder import Encoder
@@ -128,8 +128,8 @@ class Batches:
 
 def stage_loss(stage: str, forward: Callable, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
     """(loss, main output) of one stage's network `forward` on a batch; an image stage's
-    `forward` reads the batch's "tokens" (the stem's output, see step_loss), and a student's
-    batch carries the teacher's scores as "target" when there is a teacher."""
+    `forward` reads the batch's "tokens" (the encoder's embedding, see StepLoss), and a
+    student's batch carries the teacher's scores as "target" when there is a teacher."""
     if stage == "acoustic":
         mask = phone_mask(batch["phones"])
         mel, log_dur, durations, _ = forward(batch["phones"], mask, batch["durations"])
@@ -153,19 +153,13 @@ def tier_distill(stage: str, small: torch.Tensor, large: torch.Tensor) -> torch.
     return (small - large).abs().mean()
 
 
-def step_loss(stage: str, forwards: dict[str, Callable], batch: dict, step: int,
-              embed: Callable | None = None) -> torch.Tensor:
-    """The largest tier's loss plus, in turn, one smaller tier's loss and its distillation.
-    An image stage's `embed` (the encoder's stem, which a tier never cuts) runs once for both."""
-    if embed is not None:
-        batch = {**batch, "tokens": embed(batch["pixels"])}
-    names = list(forwards)
-    loss, large = stage_loss(stage, forwards[names[0]], batch)
-    if len(names) > 1:
-        name = names[1 + step % (len(names) - 1)]
-        small_loss, small = stage_loss(stage, forwards[name], batch)
-        loss = loss + small_loss + tier_distill(stage, small, large.detach())
-    return loss
+def step_loss(stage: str, large: Callable, batch: dict, smaller: Callable | None = None) -> torch.Tensor:
+    """The largest tier's loss, plus a smaller tier's loss and its distillation from the largest."""
+    loss, out = stage_loss(stage, large, batch)
+    if smaller is None:
+        return loss
+    small_loss, small = stage_loss(stage, smaller, batch)
+    return loss + small_loss + tier_distill(stage, small, out.detach())
 
 
 class StepLoss(nn.Module):
@@ -173,8 +167,8 @@ class StepLoss(nn.Module):
     forwards all run on `network`'s weights inside this one forward.
 
     `tiers` maps each tier's name to a module of its shapes (largest first), whose weights are
-    cut from `network`'s, the `ternary` ones fake-quantized once a step; without tiers,
-    `network` trains as it is."""
+    cut from `network`'s, the `ternary` ones fake-quantized once a step; every step trains the
+    largest and, in turn, one smaller tier. Without tiers, `network` trains as it is."""
 
     def __init__(self, stage: str, network: nn.Module, tiers: dict[str, nn.Module], ternary: set[str]):
         super().__init__()
@@ -184,13 +178,24 @@ class StepLoss(nn.Module):
     def forward(self, batch: dict, step: int) -> torch.Tensor:
         image = self.stage in IMAGE_STAGES
         if not self.tiers:
-            forwards = {"float": self.network.read if image else self.network}
-            return step_loss(self.stage, forwards, batch, step, self.network.embed if image else None)
+            if image:
+                return step_loss(self.stage, self.network.read, {**batch, "tokens": self.network.embed(batch["pixels"])})
+            return step_loss(self.stage, self.network, batch)
+        names = list(self.tiers)
+        large = self.tiers[names[0]]
+        small = self.tiers[names[1 + step % (len(names) - 1)]] if len(names) > 1 else None
         weights = fake_quantized(self.network, self.ternary)
-        method = "read" if image else "forward"
-        forwards = {name: partial(run_tier, small, weights, method=method) for name, small in self.tiers.items()}
-        embed = partial(run_tier, self.network, weights, method="embed") if image else None
-        return step_loss(self.stage, forwards, batch, step, embed)
+        if not image:
+            return step_loss(self.stage, partial(run_tier, large, weights), batch,
+                             None if small is None else partial(run_tier, small, weights))
+        # What both tiers compute alike runs once: the stem, and the leading blocks they share.
+        k = 0 if small is None else shared_blocks(large, small)
+        batch = {**batch, "tokens": run_tier(large, weights, batch["pixels"], k, method="embed")}
+
+        def read(tier: nn.Module) -> Callable:
+            return lambda tokens: run_tier(tier, weights, tokens, k, method="read")
+
+        return step_loss(self.stage, read(large), batch, None if small is None else read(small))
 
 
 def _lr(spec: StageSpec, step: int) -> float:
