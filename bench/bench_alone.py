@@ -1,0 +1,56 @@
+"""Every tier trained in one pass against the same sub-network trained alone (the compression
+issue: each tier at least as accurate), from the same start (the shipped default), on the same
+data, for the same steps and schedule; only the tiers trained differ.
+
+    for t in large,base,small large small; do
+        its-mobile train --preset full --data D --out RUNS --ternary --init default --stage student \\
+            --tiers $t --steps N --lr LR --threads 1
+    done
+    python bench/bench_alone.py --data D --runs RUNS
+
+Writes bench/results/alone.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+from bench_precision import run_record  # noqa: E402
+from bench_tiers import reading, tier_encoder  # noqa: E402
+from common import machine  # noqa: E402
+
+from its_mobile.data.dataset import load  # noqa: E402
+from its_mobile.train.loop import load_stage_module  # noqa: E402
+from its_mobile.train.presets import PRESETS  # noqa: E402
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", type=Path, required=True)
+    ap.add_argument("--runs", type=Path, required=True)
+    ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "alone.json")
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    data, preset = load(args.data), PRESETS["full"]
+    n = len(data.meta["inventory"])
+    rows, runs = [], {}
+    for run in sorted(args.runs.glob("ternary-*")):
+        tiers = run.name.removeprefix("ternary-").split("-")
+        latent = load_stage_module(run, "student", preset, n)
+        runs[run.name] = run_record(run)
+        for tier in tiers:
+            rows.append({"trained": "all in one pass" if len(tiers) > 1 else "alone", "tier": tier,
+                         "reading": reading(tier_encoder(latent, tier, preset, n, True), data)})
+    result = {"machine": machine(), "rows": rows, "runs": runs}
+    args.out.write_text(json.dumps(result, indent=1))
+    print(json.dumps({f"{r['trained']} / {r['tier']}": {s: round(v["exact"], 3) for s, v in r["reading"].items()}
+                      for r in rows}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
