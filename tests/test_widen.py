@@ -1,0 +1,81 @@
+"""Growing a trained encoder wider (Net2WiderNet): same scores, every tier, float and ternary."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from its_mobile import checkpoint
+from its_mobile.compress.ternary import fake_ternary, latent, ternary_names
+from its_mobile.compress.tiers import TIERS, tier_dims, tier_forward
+from its_mobile.model.dims import TINY, TINY_ACOUSTIC, TINY_VOCODER, EncoderDims, ModelDims
+from its_mobile.model.encoder import Encoder
+from its_mobile.model.its import ITS
+from its_mobile.model.widen import widen_encoder, widened_dims, widening_factor
+from its_mobile.train.loop import source_part
+from its_mobile.train.presets import PRESETS
+
+N_PHONES = 30
+NARROW = EncoderDims(width=16, depth=4, heads=2, last_width=24, stem_width=8)
+
+
+def _encoder(dims: EncoderDims, seed: int = 0) -> Encoder:
+    torch.manual_seed(seed)
+    return Encoder(dims, N_PHONES).eval()
+
+
+def _cut(dims: EncoderDims, tier: str) -> Encoder:
+    return Encoder(tier_dims(ModelDims(N_PHONES, dims), TIERS[tier]).encoder, N_PHONES)
+
+
+def _pixels() -> torch.Tensor:
+    return torch.rand(4, 1, 32, 128, generator=torch.Generator().manual_seed(1)) * 255
+
+
+@pytest.mark.parametrize("tier", list(TIERS))
+@pytest.mark.parametrize("ternary", [False, True])
+def test_widened_encoder_scores_as_before(tier, ternary):
+    narrow = _encoder(NARROW)
+    names = set(ternary_names(narrow, "encoder.")) if ternary else set()
+    with torch.no_grad():  # as training continues a packed model: weights on their codes
+        for name, w in narrow.named_parameters():
+            if name in names:
+                w.copy_(latent(fake_ternary(w)))
+    wide = _encoder(widened_dims(NARROW, 3), seed=1)
+    wide.load_state_dict(widen_encoder(narrow.state_dict(), NARROW, 3))
+    with torch.no_grad():
+        before = tier_forward(narrow, _cut(NARROW, tier), names, _pixels())
+        after = tier_forward(wide, _cut(widened_dims(NARROW, 3), tier), names, _pixels())
+    assert before.abs().max() > 1.0  # scores, not zeros
+    torch.testing.assert_close(after, before, rtol=1e-4, atol=1e-4)
+
+
+def test_copies_start_apart():
+    """Equal copies would get equal gradients forever and never become new units."""
+    narrow = _encoder(NARROW)
+    state = widen_encoder(narrow.state_dict(), NARROW, 2)
+    fc2 = state["blocks.0.fc2.weight"][0::2]  # columns 2u and 2u+1 read the copies of unit u
+    assert not torch.equal(fc2[:, 0::2], fc2[:, 1::2])
+    torch.testing.assert_close(fc2[:, 0::2] + fc2[:, 1::2], narrow.state_dict()["blocks.0.fc2.weight"])
+    assert torch.equal(torch.sign(fc2[:, 0::2]), torch.sign(fc2[:, 1::2]))
+
+
+def test_only_whole_widenings_are_recognised():
+    assert widening_factor(NARROW, widened_dims(NARROW, 2)) == 2
+    assert widening_factor(NARROW, NARROW) is None
+    assert widening_factor(NARROW, EncoderDims(width=32, depth=4, heads=2, last_width=48, stem_width=8)) is None
+    assert widening_factor(NARROW, EncoderDims(width=24, depth=4, heads=3, last_width=36, stem_width=8)) is None
+
+
+def test_training_continues_a_narrower_checkpoint_in_the_wider_preset(tmp_path):
+    """`train --init` grows a checkpoint whose encoder the preset's is a widening of."""
+    narrow_dims = EncoderDims(width=TINY.width // 2, depth=TINY.depth, heads=TINY.heads // 2,
+                              last_width=TINY.last_width // 2, stem_width=TINY.stem_width)
+    torch.manual_seed(0)
+    model = ITS(ModelDims(N_PHONES, narrow_dims, TINY_ACOUSTIC, TINY_VOCODER)).eval()
+    path = tmp_path / "narrow.safetensors"
+    checkpoint.save_model(path, model, [f"p{i}" for i in range(N_PHONES)], {})
+    grown = source_part(path, "student", PRESETS["tiny"], N_PHONES).eval()
+    assert grown.blocks[0].fc1.in_features == TINY.width
+    with torch.no_grad():
+        torch.testing.assert_close(grown(_pixels()), model.encoder(_pixels()), rtol=1e-4, atol=1e-4)
