@@ -2,17 +2,19 @@
 
 Packed program = two methods exported from ONE module instance, so their buffer names match:
 - `init()`: decodes each uint8 index tensor (5 ternary codes per byte, index = sum((c_i+1) 3^i))
-  with a (243, 5) lookup table, times the per-tensor scale, into a float32 mutable buffer, and
-  computes the vocoder's fixed iSTFT tensors (COMPUTED: the basis and the window envelope) the
-  same way. Run once after loading. Mutable buffers are memory planned (never serialized), so
-  the file holds only the indices (and not 0.58 MB of fixed iSTFT tensors).
+  with a (243, 5) lookup table, times the per-tensor scale, into a float32 mutable buffer;
+  widens the large high-precision weights (the output projections), which the packed
+  checkpoint holds in float16, from float16 copies the same way; and computes the vocoder's
+  fixed iSTFT tensors (COMPUTED: the basis and the window envelope). Run once after loading.
+  Mutable buffers are memory planned (never serialized), so the file holds only the indices,
+  half the bytes of those weights, and not 0.58 MB of fixed iSTFT tensors.
 - `forward(pixels)`: the model, reading those buffers as weights.
 
 Why the convs are rewritten: XNNPACK needs a conv weight to be a static parameter. A conv whose
 weight is a mutable buffer still gets delegated, with the buffer's *initial* value (zeros) baked
 into the delegate, so the output is silently wrong; a conv whose weight is computed (not a
 param) falls back to the slow portable kernel. Only linear accepts a runtime weight
-(`force_non_static_weights_for_f32_linear`), so every ternary Conv1d/Conv2d becomes
+(`force_non_static_weights_for_f32_linear`), so every decoded Conv1d/Conv2d becomes
 "shifted slices, concatenated on the channel axis, then F.linear" (im2col), with the weight
 decoded in init straight into the (out, k * in) layout that linear wants. (Linear weights
 only: the stock flag is replaced by a narrower partitioner config, see _partitioner.)
@@ -50,6 +52,9 @@ from its_mobile.model.vocoder import fourier_basis, window_envelope
 
 # Fixed (not learned) tensors that init computes rather than the file storing.
 COMPUTED = {"vocoder.basis": fourier_basis, "vocoder.inv_env": window_envelope}
+# High-precision weights at least this large are stored as float16 and widened by init; the
+# small ones (the first conv, norms, biases) are not worth a runtime weight.
+HALF_MIN_WEIGHTS = 4096
 
 
 def _persist_buffers(model: nn.Module) -> nn.Module:
@@ -76,21 +81,25 @@ def export_dense(model: nn.Module, example: tuple, path: Path) -> dict:
 
 
 class _Packed(nn.Module):
-    """A ternary Linear / Conv1d / Conv2d: uint8 indices + scale (constants) and the decoded
-    float weight (a mutable buffer, zeros in the file, filled by `decode_`)."""
+    """A Linear / Conv1d / Conv2d whose weight the file stores compactly: ternary as uint8
+    indices + scale, or high-precision as float16 (constants); the float32 weight it computes
+    with is a mutable buffer, zeros in the file, filled by `decode_`."""
 
-    def __init__(self, layer: nn.Module):
+    def __init__(self, layer: nn.Module, ternary: bool):
         super().__init__()
         w = layer.weight.detach()
-        codes, scale = split_ternary(w)
         if isinstance(layer, nn.Conv1d):
-            codes = codes.permute(0, 2, 1)  # (out, k, in): matches the im2col order below
+            w = w.permute(0, 2, 1)  # (out, k, in): matches the im2col order below
         elif isinstance(layer, nn.Conv2d):
-            codes = codes.permute(0, 2, 3, 1)  # (out, kh, kw, in)
-        self.shape = tuple(codes.shape)
-        self.n = codes.numel()
-        self.register_buffer("packed", torch.from_numpy(pack(codes.numpy())))
-        self.register_buffer("scale", scale.reshape(1))
+            w = w.permute(0, 2, 3, 1)  # (out, kh, kw, in)
+        self.ternary = ternary
+        self.n = w.numel()
+        if ternary:
+            codes, scale = split_ternary(w)
+            self.register_buffer("packed", torch.from_numpy(pack(codes.contiguous().numpy())))
+            self.register_buffer("scale", scale.reshape(1))
+        else:
+            self.register_buffer("float16", w.reshape(w.shape[0], -1).half())
         self.register_buffer("weight", torch.zeros(w.shape[0], self.n // w.shape[0]))  # mutable
         self.bias = layer.bias
         self.kind = type(layer).__name__
@@ -99,6 +108,9 @@ class _Packed(nn.Module):
             self.kernel, self.stride, self.padding = layer.kernel_size, layer.stride, layer.padding
 
     def decode_(self, table: torch.Tensor) -> None:
+        if not self.ternary:
+            self.weight.copy_(self.float16.float())
+            return
         # (n_bytes,) uint8 -> (n_bytes, 5) codes via one gather; padding codes sliced off.
         codes = F.embedding(self.packed.long(), table).reshape(-1)[: self.n]
         self.weight.copy_(codes.reshape(self.weight.shape) * self.scale)
@@ -192,13 +204,27 @@ def _drop_unused_constants(ep: torch.export.ExportedProgram) -> torch.export.Exp
     return ep
 
 
+def half_names(model: nn.Module, ternary_names: list[str]) -> list[str]:
+    """The high-precision weights stored as float16: of dense layers, large, and exactly
+    float16 values (as in a packed checkpoint), so that storing them loses nothing."""
+    ternary, out = set(ternary_names), []
+    for name, m in model.named_modules():
+        if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d)) and getattr(m, "groups", 1) == 1 \
+                and f"{name}.weight" not in ternary and m.weight.numel() >= HALF_MIN_WEIGHTS \
+                and torch.equal(m.weight.detach().half().float(), m.weight.detach()):
+            out.append(f"{name}.weight")
+    return out
+
+
 def packed_module(model: nn.Module, ternary_names: list[str]) -> _TwoMethods:
-    """A copy of `model` whose ternary layers are _Packed (weights zero until init runs)."""
+    """A copy of `model` whose ternary and float16-stored layers are _Packed (weights zero
+    until init runs)."""
     m = _persist_buffers(copy.deepcopy(model).eval())
-    for name in ternary_names:
+    halves = half_names(m, ternary_names)
+    for name in [*ternary_names, *halves]:
         parent_name, _, child = name.removesuffix(".weight").rpartition(".")
         parent = m.get_submodule(parent_name)
-        setattr(parent, child, _Packed(getattr(parent, child)))
+        setattr(parent, child, _Packed(getattr(parent, child), ternary=name not in halves))
     for name in COMPUTED:
         m.get_buffer(name).zero_()
     return _TwoMethods(m).eval()
@@ -210,7 +236,8 @@ def export_packed(model: nn.Module, ternary_names: list[str], example: tuple, pa
     wrapper.mode = "init"
     ep_i = torch.export.export(wrapper, ())
     wrapper.mode = "forward"
-    decoded = {f"model.{n}" for n in [*ternary_names, *COMPUTED]}  # buffers init fills
+    halves = half_names(model, ternary_names)
+    decoded = {f"model.{n}" for n in [*ternary_names, *halves, *COMPUTED]}  # buffers init fills
     edge = to_edge_transform_and_lower(
         {"forward": _drop_unused_constants(ep_f), "init": _drop_unused_constants(ep_i)},
         # init stays in portable ops: delegating its multiplies made the file 8 KB larger
@@ -222,7 +249,7 @@ def export_packed(model: nn.Module, ternary_names: list[str], example: tuple, pa
     et = edge.to_executorch(ExecutorchBackendConfig(memory_planning_pass=MemoryPlanningPass(share_mutable_buffers=True)))
     _write(et, path)
     return {"methods": ["init", "forward"], "index_bytes": sum(-(-model.get_parameter(n).numel() // 5) for n in ternary_names),
-            "computed_at_load": list(COMPUTED)}
+            "computed_at_load": list(COMPUTED), "float16_weights": halves}
 
 
 def export(model: nn.Module, example: tuple, path: Path, ternary: list[str] | None, settings: dict) -> dict:
