@@ -1,6 +1,6 @@
 """The shipped default before and after continued training (`its-mobile train --ternary --init`),
-side by side on the same evaluation splits: reading accuracy (exact, PER) of every tier, and
-what the continuation cost.
+side by side on the same evaluation splits: reading accuracy (exact, PER) of every tier, the
+packed file's bytes, unpacking time and each tier's latency, and what the continuation cost.
 
     git show REV:its_mobile/assets/default.safetensors > before.safetensors
     python bench/bench_continued.py --data D --before before.safetensors [--after AFTER]
@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_tiers import reading  # noqa: E402
+from bench_tiers import packed_stats, reading  # noqa: E402
 from common import machine  # noqa: E402
 
 from its_mobile import checkpoint  # noqa: E402
@@ -35,7 +35,7 @@ def measure(path: Path | None, data) -> dict:
             model = largest if tier == info["tier"] else checkpoint.load_model(path, tier)[0]
             tiers[tier] = {"packed_bytes": sizes[tier]["packed_bytes"], "reading": reading(model.encoder, data)}
     return {"checkpoint": "embedded default" if path is None else path.name, "tiers": tiers,
-            "training": info.get("training", {})}
+            "packed": packed_stats(path), "training": info.get("training", {})}
 
 
 def main() -> None:

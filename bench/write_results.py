@@ -77,7 +77,7 @@ def tiers_section(t: dict | None) -> list[str]:
             out += ["", f"All tiers in one pass cost {ratio:.2f}x the CPU time of training `large` alone "
                     "(each tier then ran the whole encoder, stem included; see the next table for the cost now)."]
     if packed:
-        out += ["", f"Packed default: {packed['total_bytes']:,} bytes on disk with every tier; unpacking it at load "
+        out += ["", f"The packed default of that commit: {packed['total_bytes']:,} bytes on disk with every tier; unpacking it at load "
                 f"takes {packed['unpack_ms_p50']:.1f} ms (p50)."]
     return out + [""]
 
@@ -89,7 +89,8 @@ def precision_section(r: dict | None) -> list[str]:
     sched = runs["ternary"]["schedule"]
     out = ["## Ternary against float at equal training (`python bench/bench_precision.py`)", "",
            f"Machine: {r['machine']}", "",
-           "Both runs continue the shipped default's student from the same weights, on the same data and schedule "
+           "Measured on the 48-wide student, before it was widened. Both runs continue the default's student of "
+           "that commit from the same weights, on the same data and schedule "
            f"(peak lr {sched['lr']:g}, cosine over {sched['steps']:,} steps, batch {sched['batch']}, one thread each, "
            "side by side); the float run trains `large` alone, the ternary run every tier in one pass. Reading "
            "accuracy on the same 200 images per split.", "",
@@ -140,7 +141,8 @@ def alone_section(r: dict | None) -> list[str]:
     sched = next(iter(r["runs"].values()))["schedule"]
     out = ["### Each tier trained with the others or alone (`python bench/bench_alone.py`)", "",
            f"Machine: {r['machine']}", "",
-           "Ternary runs from the shipped default, the same data and schedule (peak lr "
+           "Measured on the 48-wide student, before it was widened. Ternary runs from the default of that commit, "
+           "the same data and schedule (peak lr "
            f"{sched['lr']:g}, cosine over {sched['steps']:,} steps, batch {sched['batch']}, one thread); one trains every "
            "tier in one pass, the others one tier alone. Reading accuracy on the same 200 images per split; the "
            "average is over the four splits (800 images: its standard error is about 1.7 points).", "",
@@ -167,27 +169,35 @@ def continued_section(c: dict | None) -> list[str]:
            f"Machine: {c['machine']}", "",
            "The packed default before and after `its-mobile train --preset full --ternary --init default --stage student`",
            "(all tiers in one pass, no float teacher: see the training record below); reading accuracy of each tier",
-           "on the same 200 images per split.", "",
+           "on the same 200 images per split; latency of the whole tier, image -> waveform, one word, one thread (p50 of 100).", "",
            "| model | tier | packed bytes | exact iv clean / noisy | exact oov clean / noisy | PER iv clean / noisy "
-           "| PER oov clean / noisy |", "|---|---|---|---|---|---|---|"]
+           "| PER oov clean / noisy | latency p50 ms |", "|---|---|---|---|---|---|---|---|"]
     for which in ("before", "after"):
+        lat = c[which].get("packed", {}).get("latency_p50_ms", {})
         for tier, t in c[which]["tiers"].items():
             r = t["reading"]
             out.append(f"| {which} | {tier} | {t['packed_bytes']:,} "
                        f"| {pct(r['eval_iv_clean']['exact'])} / {pct(r['eval_iv_noisy']['exact'])} "
                        f"| {pct(r['eval_oov_clean']['exact'])} / {pct(r['eval_oov_noisy']['exact'])} "
                        f"| {pct(r['eval_iv_clean']['per'])} / {pct(r['eval_iv_noisy']['per'])} "
-                       f"| {pct(r['eval_oov_clean']['per'])} / {pct(r['eval_oov_noisy']['per'])} |")
+                       f"| {pct(r['eval_oov_clean']['per'])} / {pct(r['eval_oov_noisy']['per'])} | {num(lat.get(tier))} |")
+    for which in ("before", "after"):
+        if "packed" in c[which]:
+            p = c[which]["packed"]
+            out += ["", f"The {which} file: {p['total_bytes']:,} bytes on disk with every tier "
+                        f"(target <= 1 MB: {'met' if p['total_bytes'] <= 1e6 else 'not met'}); unpacking it at load takes "
+                        f"{p['unpack_ms_p50']:.1f} ms (p50; target <= 20 ms: {'met' if p['unpack_ms_p50'] <= 20 else 'not met'})."]
     out += ["", "How the after model was trained, newest run first (each continued the one below it; "
-                "a run without a recorded schedule predates the record):", "",
-            "| run | stages | student steps | samples | wall min | CPU hours | images (seed) | schedule |",
-            "|---|---|---|---|---|---|---|---|"]
+                "a run without a recorded schedule or width predates the record; those students were 48 wide):", "",
+            "| run | stages | student width | student steps | samples | wall min | CPU hours | images (seed) | schedule |",
+            "|---|---|---|---|---|---|---|---|---|"]
     training, k = c["after"]["training"], 0
     while training:
         st = training.get("stages", {}).get("student", {})
         sched = st.get("schedule")
         how = f"peak lr {sched['lr']:g}, cosine over {sched['steps']:,} steps, batch {sched['batch']}" if sched else "-"
-        out.append(f"| {k} | {', '.join(training.get('stages', {}))} | {st.get('step', 0):,} | {st.get('samples', 0):,} "
+        width = training.get("encoder", {}).get("width", "-")
+        out.append(f"| {k} | {', '.join(training.get('stages', {}))} | {width} | {st.get('step', 0):,} | {st.get('samples', 0):,} "
                    f"| {st.get('seconds', 0) / 60:.0f} | {st.get('cpu_seconds', 0) / 3600:.2f} "
                    f"| {training['data']['n']:,} ({training['data']['seed']}) | {how} |")
         training, k = training.get("continued_from"), k + 1

@@ -3,6 +3,7 @@ and the packed ternary model of a compressed run."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 
 from its_mobile import checkpoint
@@ -39,7 +40,7 @@ def assemble_packed(run_dir: Path, data: Data, preset: Preset, tiers: dict[str, 
     every tier in it (the shipped default). Stages the run lacks come from `fallback`."""
     trained = [s for s in COMPRESSED_STAGES if (Path(run_dir) / f"{s}.safetensors").exists()]
     record = {"preset": preset.name, "data": data.meta["spec"], "tiers": list(tiers),
-              "stages": {s: stage_record(run_dir, s) for s in trained}}
+              "encoder": asdict(preset.student), "stages": {s: stage_record(run_dir, s) for s in trained}}
     if fallback is not None:
         _, info = checkpoint.load(fallback)
         record["continued_from"] = info.get("training", {})
