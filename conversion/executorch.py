@@ -216,11 +216,10 @@ def half_names(model: nn.Module, ternary_names: list[str]) -> list[str]:
     return out
 
 
-def packed_module(model: nn.Module, ternary_names: list[str]) -> _TwoMethods:
-    """A copy of `model` whose ternary and float16-stored layers are _Packed (weights zero
-    until init runs)."""
+def packed_module(model: nn.Module, ternary_names: list[str], halves: list[str]) -> _TwoMethods:
+    """A copy of `model` whose ternary and float16-stored (`halves`) layers are _Packed
+    (weights zero until init runs)."""
     m = _persist_buffers(copy.deepcopy(model).eval())
-    halves = half_names(m, ternary_names)
     for name in [*ternary_names, *halves]:
         parent_name, _, child = name.removesuffix(".weight").rpartition(".")
         parent = m.get_submodule(parent_name)
@@ -231,12 +230,12 @@ def packed_module(model: nn.Module, ternary_names: list[str]) -> _TwoMethods:
 
 
 def export_packed(model: nn.Module, ternary_names: list[str], example: tuple, path: Path) -> dict:
-    wrapper = packed_module(model, ternary_names)
+    halves = half_names(model, ternary_names)
+    wrapper = packed_module(model, ternary_names, halves)
     ep_f = torch.export.export(wrapper, example)
     wrapper.mode = "init"
     ep_i = torch.export.export(wrapper, ())
     wrapper.mode = "forward"
-    halves = half_names(model, ternary_names)
     decoded = {f"model.{n}" for n in [*ternary_names, *halves, *COMPUTED]}  # buffers init fills
     edge = to_edge_transform_and_lower(
         {"forward": _drop_unused_constants(ep_f), "init": _drop_unused_constants(ep_i)},
