@@ -45,6 +45,7 @@ from executorch.exir import ExecutorchBackendConfig, to_edge_transform_and_lower
 from executorch.exir.passes import MemoryPlanningPass
 from executorch.runtime import Runtime
 
+from its_mobile.compress.int8 import LARGE_WEIGHTS
 from its_mobile.compress.packing import _TABLE, pack
 from its_mobile.compress.ternary import split_ternary
 from its_mobile.model.its import OUTPUT_NAMES
@@ -52,9 +53,6 @@ from its_mobile.model.vocoder import fourier_basis, window_envelope
 
 # Fixed (not learned) tensors that init computes rather than the file storing.
 COMPUTED = {"vocoder.basis": fourier_basis, "vocoder.inv_env": window_envelope}
-# High-precision weights at least this large are stored as float16 and widened by init; the
-# small ones (the first conv, norms, biases) are not worth a runtime weight.
-HALF_MIN_WEIGHTS = 4096
 
 
 def _persist_buffers(model: nn.Module) -> nn.Module:
@@ -205,12 +203,13 @@ def _drop_unused_constants(ep: torch.export.ExportedProgram) -> torch.export.Exp
 
 
 def half_names(model: nn.Module, ternary_names: list[str]) -> list[str]:
-    """The high-precision weights stored as float16: of dense layers, large, and exactly
-    float16 values (as in a packed checkpoint), so that storing them loses nothing."""
+    """The high-precision weights stored as float16 and widened by init: of dense layers, large
+    (the small ones are not worth a runtime weight), and exactly float16 values (as a packed
+    checkpoint's int8 weights unpack to), so that storing them loses nothing."""
     ternary, out = set(ternary_names), []
     for name, m in model.named_modules():
         if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d)) and getattr(m, "groups", 1) == 1 \
-                and f"{name}.weight" not in ternary and m.weight.numel() >= HALF_MIN_WEIGHTS \
+                and f"{name}.weight" not in ternary and m.weight.numel() >= LARGE_WEIGHTS \
                 and torch.equal(m.weight.detach().half().float(), m.weight.detach()):
             out.append(f"{name}.weight")
     return out

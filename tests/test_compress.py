@@ -17,7 +17,8 @@ from hypothesis import strategies as st
 from safetensors.torch import load_file
 
 from its_mobile import checkpoint
-from its_mobile.compress.packed import pack_state
+from its_mobile.compress.int8 import fake_int8
+from its_mobile.compress.packed import pack_state, unpack_state
 from its_mobile.compress.packing import pack, unpack
 from its_mobile.compress.ternary import HIGH_PRECISION, quantize, ternary_names
 from its_mobile.compress.tiers import TIERS, shared_blocks, tier_dims, tier_forward, tier_state
@@ -78,7 +79,7 @@ def test_qat_forward_equals_unpacked_model(tier, tmp_path):
         ref = unpacked(_pixels())
     assert info["tier"] == tier
     for a, b in zip(qat, ref):
-        # float16 storage of the high-precision tensors is the only difference
+        # float16 storage of the small high-precision tensors is the only difference
         assert torch.allclose(a.float(), b.float(), atol=2e-2), (a - b).abs().max()
     assert torch.equal(qat[2], ref[2])  # the same phonemes
 
@@ -178,10 +179,31 @@ def test_unknown_tier(tiny_packed, tmp_path):
     assert r.returncode == 2 and "unknown tier 'huge'" in r.stderr
 
 
-def test_pack_state_keeps_high_precision_in_float16():
-    tensors, manifest = pack_state(_model())
-    assert "encoder.head.weight" not in manifest and tensors["encoder.head.weight"].dtype == torch.float16
+def test_pack_state_stores_high_precision_in_int8_or_float16():
+    model = _model()
+    tensors, manifest = pack_state(model)
     assert all(tensors[k].dtype == torch.uint8 for k in manifest)
+    head = model.state_dict()["encoder.head.weight"]  # 30 x 48 x 5: large, so 8 bits per row
+    codes, scale = tensors["encoder.head.weight"], tensors["encoder.head.weight.scale"]
+    assert codes.dtype == torch.int8 and codes.shape == head.shape and int(codes.abs().max()) == 127
+    assert scale.dtype == torch.float16 and scale.shape == (head.shape[0],)
+    unpacked = unpack_state(tensors, manifest)["encoder.head.weight"]
+    assert torch.equal(unpacked, unpacked.half().float())  # exactly float16: the exports keep it
+    # half a step of rounding, plus float16 rounding of the scale (at the clamp) and of the product
+    assert torch.all((unpacked - head).abs() <= scale.float()[:, None, None] * (0.5 + 2 * 127 / 2048))
+    assert torch.equal(unpacked, fake_int8(head))  # what training computes with
+    assert tensors["encoder.stem.0.weight"].dtype == torch.float16  # small: stays float16
+
+
+def _no_row_scale(t):
+    t["encoder.head.weight.scale"] = t["encoder.head.weight.scale"][:-1]
+
+
+def test_int8_tensor_without_its_scales(tiny_packed, tmp_path):
+    path = _rewrite(tiny_packed, tmp_path / "scale.safetensors", edit_tensors=_no_row_scale)
+    r = cli("speak", "--text", "cat", "-o", str(tmp_path / "x.wav"), "--checkpoint", str(path))
+    assert r.returncode == 2 and "'encoder.head.weight' has no valid scale per row" in r.stderr
+    assert "Traceback" not in r.stderr and not (tmp_path / "x.wav").exists()
 
 
 @pytest.mark.parametrize("step", [0, 1])  # base, then small, beside large

@@ -6,8 +6,10 @@ import math
 import os
 from pathlib import Path
 
+import torch
+
 from its_mobile import checkpoint
-from its_mobile.compress.packed import SCALE
+from its_mobile.compress.packed import SCALE, is_scale
 from its_mobile.compress.packing import packed_size
 from its_mobile.compress.tiers import tier_dims
 from its_mobile.model.dims import ModelDims
@@ -22,16 +24,23 @@ def inspect_checkpoint(path: Path | None = None) -> dict:
     tensors, info = checkpoint.load(path)
     ternary = info.get("ternary", {}) if info.get("kind") == "its-packed" else {}
     rows = []
+
+    def stored(name: str, n: int) -> int:
+        """Bytes of n weights of a tensor that is not ternary (a tier may hold a slice of
+        it), with its row scales if it is int8 (every tier holds those rows whole)."""
+        t = tensors[name]
+        scale = tensors[name + SCALE] if t.dtype == torch.int8 else None
+        return n * t.element_size() + (0 if scale is None else scale.numel() * scale.element_size())
+
     for name, t in tensors.items():
-        if name.endswith(SCALE) and name[: -len(SCALE)] in ternary:
+        if is_scale(name, tensors, ternary):
             continue
         if name in ternary:
-            n, stored, kind = math.prod(ternary[name]), t.numel() + SCALE_BYTES, "ternary"
+            n, size, kind = math.prod(ternary[name]), t.numel() + SCALE_BYTES, "ternary"
         else:
-            n, stored, kind = t.numel(), t.numel() * t.element_size(), str(t.dtype).removeprefix("torch.")
+            n, size, kind = t.numel(), stored(name, t.numel()), str(t.dtype).removeprefix("torch.")
         rows.append({"name": name, "shape": ternary.get(name, list(t.shape)), "params": n, "storage": kind,
-                     "bytes": stored, "bits_per_weight": round(8 * stored / n, 3)})
-    width = {name: t.element_size() for name, t in tensors.items()}
+                     "bytes": size, "bits_per_weight": round(8 * size / n, 3)})
     tiers = []
     dims = ModelDims.from_json(info["dims"])
     for name, tier in checkpoint.model_tiers(info).items():
@@ -42,7 +51,7 @@ def inspect_checkpoint(path: Path | None = None) -> dict:
                 n_ternary += v.numel()
                 ternary_bytes += packed_size(v.numel()) + SCALE_BYTES
             else:
-                other_bytes += v.numel() * width[key]
+                other_bytes += stored(key, v.numel())
         tiers.append({"name": name, **tier.to_json(), "params": count_params(model), "ternary_params": n_ternary,
                       "packed_bytes": ternary_bytes + other_bytes,
                       "bits_per_ternary_weight": round(8 * ternary_bytes / n_ternary, 4) if n_ternary else None})

@@ -1,9 +1,12 @@
 """The packed model file: ternary weights as uint8 indices (5 per byte) with a float32
-per-tensor scale, every other tensor in float16, and a manifest of the ternary tensors' shapes.
+per-tensor scale; the large high-precision weights as int8 with a float16 scale per output
+row (compress/int8.py); every other tensor in float16; and a manifest of the ternary tensors'
+shapes.
 
-Tensor `name` holds the indices and `name.scale` the scale; the manifest maps each ternary
-name to its shape (the padding follows from it). The checkpoint layer adds the sha256 of every
-tensor, so a flipped bit anywhere is caught before unpacking.
+Tensor `name` holds the indices (or int8 codes) and `name.scale` the scale(s); the manifest
+maps each ternary name to its shape (the padding follows from it). An int8 tensor is row-scaled
+by its dtype alone, so files written before int8 storage still load. The checkpoint layer adds
+the sha256 of every tensor, so a flipped bit anywhere is caught before unpacking.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from its_mobile.compress.int8 import dequantize_rows, is_large, quantize_rows
 from its_mobile.compress.packing import pack, unpack
 from its_mobile.compress.ternary import quantize, ternary_names
 from its_mobile.errors import BadCheckpoint
@@ -31,6 +35,8 @@ def pack_state(model: nn.Module) -> tuple[dict[str, torch.Tensor], dict[str, lis
             tensors[name] = torch.from_numpy(pack(codes.numpy()))
             tensors[name + SCALE] = scale.reshape(1)
             manifest[name] = list(value.shape)
+        elif is_large(value):
+            tensors[name], tensors[name + SCALE] = quantize_rows(value)
         else:
             tensors[name] = value.half() if value.is_floating_point() else value
     return tensors, manifest
@@ -42,13 +48,28 @@ def _shape(name: str, shape) -> list[int]:
     return shape
 
 
+def is_scale(name: str, tensors: dict[str, torch.Tensor], manifest: dict) -> bool:
+    """Whether `name` is the scale of a ternary or int8 tensor (stored beside it, not a weight)."""
+    base = name[: -len(SCALE)]
+    return name.endswith(SCALE) and (base in manifest or (base in tensors and tensors[base].dtype == torch.int8))
+
+
+def _int8(name: str, codes: torch.Tensor, scale: torch.Tensor | None) -> torch.Tensor:
+    if scale is None or codes.dim() < 1 or scale.shape != codes.shape[:1] or not bool(torch.isfinite(scale).all()):
+        raise BadCheckpoint(f"int8 tensor {name!r} has no valid scale per row")
+    return dequantize_rows(codes, scale)
+
+
 def unpack_state(tensors: dict[str, torch.Tensor], manifest: dict) -> dict[str, torch.Tensor]:
     """The float32 state dict a packed file stands for; corrupt input raises BadCheckpoint."""
     if not isinstance(manifest, dict):
         raise BadCheckpoint("packed manifest is not a mapping")
     state = {}
     for name, value in tensors.items():
-        if name.endswith(SCALE) and name[: -len(SCALE)] in manifest:
+        if is_scale(name, tensors, manifest):
+            continue
+        if value.dtype == torch.int8:
+            state[name] = _int8(name, value, tensors.get(name + SCALE))
             continue
         if name not in manifest:
             state[name] = value.float() if value.is_floating_point() else value

@@ -1,11 +1,12 @@
 """Ternary weights, BitNet b1.58 style: w_q = clip(round(w / mean|w|), -1, 1) * mean|w|.
 
 Which weights go ternary is decided here, once, for training, packing, inspection and export.
-Kept in higher precision (float16 in the packed file), and why:
+Kept in higher precision (in the packed file: 8 bits with a scale per row when large, else
+float16), and why:
 - encoder.stem.0: the first conv sees raw pixels and holds only 144 weights;
 - encoder.head, acoustic.mel_out, acoustic.dur_out, vocoder.head: output projections, whose
   errors reach the phoneme scores, mel, durations and STFT phase directly (the usual BitNet
-  exceptions; together ~200k weights, about 12% of the model);
+  exceptions; together ~260k weights, 11% of the full student);
 - depthwise convs, norms, biases, embeddings and positions: few weights, large effect.
 """
 

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
+from its_mobile.compress.int8 import fake_int8, is_large
 from its_mobile.compress.ternary import fake_ternary
 from its_mobile.errors import BadInput
 from its_mobile.model.dims import AcousticDims, EncoderDims, ModelDims, VocoderDims
@@ -93,8 +94,15 @@ def shared_blocks(large: nn.Module, small: nn.Module) -> int:
 
 def fake_quantized(large: nn.Module, ternary: set[str]) -> dict[str, torch.Tensor]:
     """`large`'s parameters with the ternary ones fake-quantized over the whole large tensor
-    (straight-through): the weights every tier of one training step is cut from."""
-    return {n: fake_ternary(w) if n in ternary else w for n, w in large.named_parameters()}
+    (straight-through), and, in a ternary model, the large high-precision ones to the packed
+    file's 8 bits: the weights every tier of one training step is cut from."""
+
+    def quantized(name: str, w: torch.Tensor) -> torch.Tensor:
+        if name in ternary:
+            return fake_ternary(w)
+        return fake_int8(w) if ternary and is_large(w) else w
+
+    return {n: quantized(n, w) for n, w in large.named_parameters()}
 
 
 def run_tier(small: nn.Module, weights: dict[str, torch.Tensor], *inputs, method: str = "forward"):
