@@ -3,11 +3,11 @@
 Packed program = two methods exported from ONE module instance, so their buffer names match:
 - `init()`: decodes each uint8 index tensor (5 ternary codes per byte, index = sum((c_i+1) 3^i))
   with a (243, 5) lookup table, times the per-tensor scale, into a float32 mutable buffer;
-  widens the large high-precision weights (the output projections), which the packed
-  checkpoint holds in float16, from float16 copies the same way; and computes the vocoder's
-  fixed iSTFT tensors (COMPUTED: the basis and the window envelope). Run once after loading.
-  Mutable buffers are memory planned (never serialized), so the file holds only the indices,
-  half the bytes of those weights, and not 0.58 MB of fixed iSTFT tensors.
+  widens the large high-precision weights (the output projections; the packed checkpoint
+  holds them in 8 bits, values exact in float16) from float16 copies; and computes the
+  vocoder's fixed iSTFT tensors (COMPUTED: the basis and the window envelope). Run once after
+  loading. Mutable buffers are memory planned (never serialized), so the file holds only the
+  indices, half the bytes of those weights, and not 0.58 MB of fixed iSTFT tensors.
 - `forward(pixels)`: the model, reading those buffers as weights.
 
 Why the convs are rewritten: XNNPACK needs a conv weight to be a static parameter. A conv whose
