@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from safetensors.torch import load_file
 
 from its_mobile import checkpoint
-from its_mobile.compress.int8 import fake_int8
+from its_mobile.compress.int8 import dequantize_rows, fake_int8, quantize_rows
 from its_mobile.compress.packed import pack_state, unpack_state
 from its_mobile.compress.packing import pack, unpack
 from its_mobile.compress.ternary import HIGH_PRECISION, quantize, ternary_names
@@ -193,6 +193,16 @@ def test_pack_state_stores_high_precision_in_int8_or_float16():
     assert torch.all((unpacked - head).abs() <= scale.float()[:, None, None] * (0.5 + 2 * 127 / 2048))
     assert torch.equal(unpacked, fake_int8(head))  # what training computes with
     assert tensors["encoder.stem.0.weight"].dtype == torch.float16  # small: stays float16
+
+
+@pytest.mark.parametrize("magnitude", [1e-4, 1e-2, 1.0])
+def test_int8_repacking_is_exact(magnitude):
+    """Continuing a packed model repacks the stages it did not train: unpacked int8 weights
+    must quantize back to the same codes and scales."""
+    w = torch.randn(64, 300, generator=torch.Generator().manual_seed(0)) * magnitude
+    codes, scale = quantize_rows(w)
+    again = quantize_rows(dequantize_rows(codes, scale))
+    assert torch.equal(again[0], codes) and torch.equal(again[1], scale)
 
 
 def _no_row_scale(t):
