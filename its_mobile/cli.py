@@ -48,6 +48,7 @@ def main() -> None:
     signal.signal(signal.SIGTERM, _interrupt)  # a CI job cancelled mid-build cleans up as on Ctrl-C
     if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # a background job keeps ignoring it
         signal.signal(signal.SIGINT, _interrupt)
+    sys.unraisablehook = _quiet_swallowed_interrupt
 
 
 _SIGNALLED: list[int] = []  # interrupts received (see _raise_if_interrupted)
@@ -56,6 +57,14 @@ _SIGNALLED: list[int] = []  # interrupts received (see _raise_if_interrupted)
 def _interrupt(signum, frame) -> None:
     _SIGNALLED.append(signum)
     raise KeyboardInterrupt
+
+
+def _quiet_swallowed_interrupt(unraisable) -> None:
+    """Our interrupt, raised inside a callback that C code runs (jax's gc hook, during an
+    export), is "ignored" with a printed traceback; it is raised again at the next stage
+    (_raise_if_interrupted), so the user sees only the one-line message."""
+    if not (_SIGNALLED and isinstance(unraisable.exc_value, KeyboardInterrupt)):
+        sys.__unraisablehook__(unraisable)
 
 
 def _raise_if_interrupted() -> None:

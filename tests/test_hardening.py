@@ -116,3 +116,21 @@ def test_same_seed_same_weights(tiny_data, tmp_path):
     a, _ = checkpoint.load(tmp_path / "a" / "acoustic.safetensors")
     b, _ = checkpoint.load(tmp_path / "b" / "acoustic.safetensors")
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_swallowed_interrupt_prints_no_traceback():
+    """An interrupt raised inside a gc callback (as in jax's, mid-export) is only "ignored" by
+    Python; the CLI raises it again later, and stderr must not show a traceback meanwhile."""
+    code = ("import gc, sys, signal\n"
+            "from its_mobile import cli\n"
+            "sys.unraisablehook = cli._quiet_swallowed_interrupt\n"
+            "def hook(phase, info):\n"
+            "    if phase == 'start':\n"
+            "        cli._interrupt(signal.SIGINT, None)\n"
+            "gc.callbacks.append(hook)\n"
+            "gc.collect()\n"
+            "gc.callbacks.clear()\n"
+            "print('swallowed', len(cli._SIGNALLED))\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0 and "swallowed 1" in r.stdout, r.stderr
+    assert "Traceback" not in r.stderr and "Exception ignored" not in r.stderr, r.stderr
