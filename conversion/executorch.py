@@ -45,7 +45,7 @@ from executorch.exir import ExecutorchBackendConfig, to_edge_transform_and_lower
 from executorch.exir.passes import MemoryPlanningPass
 from executorch.runtime import Runtime
 
-from its_mobile.compress.int8 import LARGE_WEIGHTS
+from its_mobile.compress.int8 import is_large
 from its_mobile.compress.packing import _TABLE, pack
 from its_mobile.compress.ternary import split_ternary
 from its_mobile.model.its import OUTPUT_NAMES
@@ -209,7 +209,7 @@ def half_names(model: nn.Module, ternary_names: list[str]) -> list[str]:
     ternary, out = set(ternary_names), []
     for name, m in model.named_modules():
         if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d)) and getattr(m, "groups", 1) == 1 \
-                and f"{name}.weight" not in ternary and m.weight.numel() >= LARGE_WEIGHTS \
+                and f"{name}.weight" not in ternary and is_large(m.weight) \
                 and torch.equal(m.weight.detach().half().float(), m.weight.detach()):
             out.append(f"{name}.weight")
     return out
