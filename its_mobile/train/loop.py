@@ -33,7 +33,7 @@ from its_mobile.errors import BadInput
 from its_mobile.model.acoustic import SILENCE, Acoustic
 from its_mobile.model.encoder import Encoder
 from its_mobile.model.vocoder import Vocoder
-from its_mobile.model.widen import widen_encoder, widening_factor
+from its_mobile.model.grow import grow_encoder
 from its_mobile.train import distributed, losses
 from its_mobile.train.distributed import Ranks
 from its_mobile.train.presets import Preset, StageSpec
@@ -241,16 +241,18 @@ def load_stage_module(run_dir: Path, stage: str, preset: Preset, n_phones: int) 
 def source_part(source: Path, stage: str, preset: Preset, n_phones: int) -> nn.Module:
     """The network of `stage` to start from: a float stage of the run directory `source`, or
     the matching part of the whole-model checkpoint `source` (its largest tier). An encoder
-    that the preset's is a whole-number widening of grows into it, computing what it computed."""
+    that the preset's is a whole-number widening or a deepening of grows into it, computing what
+    it computed."""
     if Path(source).is_dir():
         return load_stage_module(source, stage, preset, n_phones)
     model, info = checkpoint.load_trainable(source)
     part = getattr(model, PART[stage])
     wanted = build(stage, preset, n_phones)
-    factor = widening_factor(model.dims.encoder, stage_dims(stage, preset)) if PART[stage] == "encoder" else None
-    if factor is not None and len(info["inventory"]) == n_phones:
-        wanted.load_state_dict(widen_encoder(part.state_dict(), model.dims.encoder, factor))
-        return wanted
+    if PART[stage] == "encoder" and len(info["inventory"]) == n_phones:
+        grown = grow_encoder(part.state_dict(), model.dims.encoder, stage_dims(stage, preset), wanted.state_dict())
+        if grown is not None:
+            wanted.load_state_dict(grown)
+            return wanted
     shapes = {k: v.shape for k, v in wanted.state_dict().items()}
     if len(info["inventory"]) != n_phones or {k: v.shape for k, v in part.state_dict().items()} != shapes:
         raise BadInput(f"{source}: its {PART[stage]} is not the {preset.name} preset's with this data's "

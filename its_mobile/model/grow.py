@@ -1,11 +1,11 @@
-"""Grow a trained encoder into one k times as wide that computes the same function (Net2WiderNet,
-Chen et al. 2016), so that a bigger student starts where the smaller one stands.
+"""Grow a trained encoder into a bigger one that computes the same function, so that a bigger
+student starts where the smaller one stands: wider (Net2WiderNet, Chen et al. 2016) or deeper.
 
-Every channel of the token stream, every attention head and every feed-forward unit is copied
-k times, side by side (new unit u is old unit u // k). A layer that reads copied units splits
-each weight among the copies, so its outputs do not change; LayerNorm sees each value k times,
-which leaves its mean and variance as they were. Heads are copied whole, so each keeps its
-size and attention temperature.
+Wider: every channel of the token stream, every attention head and every feed-forward unit is
+copied k times, side by side (new unit u is old unit u // k). A layer that reads copied units
+splits each weight among the copies, so its outputs do not change; LayerNorm sees each value k
+times, which leaves its mean and variance as they were. Heads are copied whole, so each keeps
+its size and attention temperature.
 
 The split is uneven: copy c gets w / k * (1 + r_c) with r summing to zero over the copies and
 |r_c| < 1, so that copies learn apart (equal copies get equal gradients forever). Each split
@@ -14,6 +14,8 @@ as they were; a model continued from a packed checkpoint, whose weights sit on t
 every code and so its exact ternary forward pass too. Copying keeps the
 leading-slice layout of the tiers: the first half of the widened feed-forward units are copies
 of the first half of the old ones.
+
+Deeper: new blocks go on top of the old ones and start as the identity (see `deepen_encoder`).
 """
 
 from __future__ import annotations
@@ -93,3 +95,39 @@ def widen_encoder(state: dict[str, torch.Tensor], dims: EncoderDims, factor: int
             t = _split(t, 1, cols, k, gen)
         out[name] = t
     return out
+
+
+def deepening(old: EncoderDims, new: EncoderDims) -> int | None:
+    """How many blocks `new` adds on top of `old` (same sizes otherwise), else None."""
+    extra = new.depth - old.depth
+    return extra if extra >= 1 and replace(old, depth=new.depth) == new else None
+
+
+def deepen_encoder(state: dict[str, torch.Tensor], fresh: dict[str, torch.Tensor],
+                   dims: EncoderDims, extra: int) -> dict[str, torch.Tensor]:
+    """The state dict of the encoder `dims` with `extra` more blocks of its width, computing what
+    `state` computed. The new blocks go on top of the old ones, below the widened last block, so
+    the tiers, which skip top blocks, start where the old model's tiers one size up stood. They
+    take their weights from `fresh` (a newly built deeper encoder's), except the two projections
+    that end their residual branches (attention out, fc2), which start at zero: each new block
+    starts as the identity and learns from there (a zero tensor stays zero under ternary
+    quantization, whose scale is clamped above zero)."""
+    first = dims.depth - 1  # index of the first new block
+    out = dict(state)
+    for i in range(first, first + extra):
+        for name, t in fresh.items():
+            if name.startswith(f"blocks.{i}."):
+                zero = name.endswith(("attn.out.weight", "attn.out.bias", "fc2.weight", "fc2.bias"))
+                out[name] = torch.zeros_like(t) if zero else t.clone()
+    return out
+
+
+def grow_encoder(state: dict[str, torch.Tensor], old: EncoderDims, new: EncoderDims,
+                 fresh: dict[str, torch.Tensor]) -> dict[str, torch.Tensor] | None:
+    """The state dict of the encoder `new` computing what `state` (of `old`) computed, when `new`
+    is a widening or a deepening of `old`; else None. `fresh` is a newly built `new` encoder's."""
+    factor = widening_factor(old, new)
+    if factor is not None:
+        return widen_encoder(state, old, factor)
+    extra = deepening(old, new)
+    return deepen_encoder(state, fresh, old, extra) if extra is not None else None

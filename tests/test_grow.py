@@ -1,6 +1,8 @@
-"""Growing a trained encoder wider (Net2WiderNet): same scores, every tier, float and ternary."""
+"""Growing a trained encoder wider (Net2WiderNet) or deeper: same scores, every tier, float and ternary."""
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import pytest
 import torch
@@ -11,7 +13,7 @@ from its_mobile.compress.tiers import TIERS, run_tier, tier_dims, tier_forward
 from its_mobile.model.dims import TINY, TINY_ACOUSTIC, TINY_VOCODER, EncoderDims, ModelDims
 from its_mobile.model.encoder import Encoder
 from its_mobile.model.its import ITS
-from its_mobile.model.widen import widen_encoder, widened_dims, widening_factor
+from its_mobile.model.grow import deepen_encoder, deepening, widen_encoder, widened_dims, widening_factor
 from its_mobile.train.loop import source_part
 from its_mobile.train.presets import PRESETS
 
@@ -37,10 +39,7 @@ def _pixels() -> torch.Tensor:
 def test_widened_encoder_scores_as_before(tier, ternary):
     narrow = _encoder(NARROW)
     names = set(ternary_names(narrow, "encoder.")) if ternary else set()
-    with torch.no_grad():  # as training continues a packed model: weights on their codes
-        for name, w in narrow.named_parameters():
-            if name in names:
-                w.copy_(latent(fake_ternary(w)))
+    _on_codes(narrow, names)
     wide = _encoder(widened_dims(NARROW, 3), seed=1)
     wide.load_state_dict(widen_encoder(narrow.state_dict(), NARROW, 3))
     with torch.no_grad():
@@ -52,6 +51,14 @@ def test_widened_encoder_scores_as_before(tier, ternary):
     assert before.abs().max() > 1.0  # scores, not zeros
     torch.testing.assert_close(after, before, rtol=1e-4, atol=1e-4)
     torch.testing.assert_close(trained, before, rtol=0, atol=0.02 * float(before.abs().max()))
+
+
+def _on_codes(model: Encoder, names: set[str]) -> None:
+    """As training continues a packed model: the ternary weights sit on their codes."""
+    with torch.no_grad():
+        for name, w in model.named_parameters():
+            if name in names:
+                w.copy_(latent(fake_ternary(w)))
 
 
 def _ternary_only(model: Encoder, names: set[str]) -> dict[str, torch.Tensor]:
@@ -87,3 +94,56 @@ def test_training_continues_a_narrower_checkpoint_in_the_wider_preset(tmp_path):
     assert grown.blocks[0].fc1.in_features == TINY.width
     with torch.no_grad():
         torch.testing.assert_close(grown(_pixels()), model.encoder(_pixels()), rtol=1e-4, atol=1e-4)
+
+
+DEEPER = replace(NARROW, depth=NARROW.depth + 2)
+
+
+@pytest.mark.parametrize("ternary", [False, True])
+def test_deepened_encoder_scores_as_before(ternary):
+    """Every tier of the deeper encoder starts as the old tier two blocks deeper: `large` as
+    the old `large`, `base` (which skips one top block) too, since the new blocks are the
+    identity."""
+    shallow = _encoder(NARROW)
+    names = set(ternary_names(shallow, "encoder.")) if ternary else set()
+    _on_codes(shallow, names)
+    deep = _encoder(DEEPER, seed=1)
+    deep.load_state_dict(deepen_encoder(shallow.state_dict(), deep.state_dict(), NARROW, 2))
+    with torch.no_grad():
+        before = run_tier(_cut(NARROW, "large"), _ternary_only(shallow, names), _pixels())
+        after = {t: run_tier(_cut(DEEPER, t), _ternary_only(deep, names), _pixels()) for t in ("large", "base")}
+    assert before.abs().max() > 1.0
+    for scores in after.values():
+        torch.testing.assert_close(scores, before, rtol=1e-5, atol=1e-5)
+
+
+def test_new_blocks_learn():
+    """The new blocks' zero projections get gradients (through the ternary straight-through
+    estimator too), so they do not stay the identity."""
+    shallow = _encoder(NARROW)
+    deep = _encoder(DEEPER, seed=1)
+    deep.load_state_dict(deepen_encoder(shallow.state_dict(), deep.state_dict(), NARROW, 2))
+    names = set(ternary_names(deep, "encoder."))
+    tier_forward(deep, _cut(DEEPER, "large"), names, _pixels()).square().mean().backward()
+    new = NARROW.depth - 1
+    for name in ("attn.out.weight", "fc2.weight"):
+        assert deep.get_parameter(f"blocks.{new}.{name}").grad.abs().sum() > 0
+
+
+def test_only_deepenings_are_recognised():
+    assert deepening(NARROW, DEEPER) == 2
+    assert deepening(NARROW, NARROW) is None
+    assert deepening(DEEPER, NARROW) is None
+    assert deepening(NARROW, replace(DEEPER, width=32)) is None
+
+
+def test_training_continues_a_shallower_checkpoint_in_the_deeper_preset(tmp_path):
+    """`train --init` grows a checkpoint whose encoder the preset's is a deepening of."""
+    torch.manual_seed(0)
+    model = ITS(ModelDims(N_PHONES, replace(TINY, depth=TINY.depth - 1), TINY_ACOUSTIC, TINY_VOCODER)).eval()
+    path = tmp_path / "shallow.safetensors"
+    checkpoint.save_model(path, model, [f"p{i}" for i in range(N_PHONES)], {})
+    grown = source_part(path, "student", PRESETS["tiny"], N_PHONES).eval()
+    assert len(grown.blocks) == TINY.depth - 1
+    with torch.no_grad():
+        torch.testing.assert_close(grown(_pixels()), model.encoder(_pixels()), rtol=1e-5, atol=1e-5)
