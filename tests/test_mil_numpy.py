@@ -65,7 +65,9 @@ def test_perturbed_weight_fails(coreml, weights):
     interp = mil_numpy.prepare(prog)
     assert all(r["ok"] for r in _compare(interp, coreml))
     interp.values[weight.name] = -interp.values[weight.name]
-    results = _compare(interp, coreml)
+    # An image read as no phonemes is silence whatever the acoustic weights: judge the others.
+    results = [r for r, ref in zip(_compare(interp, coreml), coreml["refs"]) if ref["n_phonemes"].item() > 0]
+    assert len(results) >= 3
     assert not any(r["ok"] for r in results)
     assert min(r["mel_max_abs"] for r in results) > 100 * SETTINGS["coreml"]["mel_atol"]
 
