@@ -3,11 +3,11 @@ points of the float student". The float student the packed default descends from
 it in training (bench/RESULTS.md), so both runs here continue the shipped default's student from
 the same weights, on the same data, for the same steps and schedule; only the precision differs.
 
-    its-mobile train --preset full --data D --out TERN --ternary --init default --stage student \\
-        --steps N --lr LR --threads 1                          # ternary, every tier in one pass
+    its-mobile train --preset full --data D --out TERN --ternary --tiers large --init default \\
+        --stage student --steps N --lr LR --threads 1          # ternary, `large` alone
     python bench/bench_precision.py train-float --data D --out FLOAT --steps N --lr LR
                                                                # float, `large` alone
-    python bench/bench_precision.py compare --data D --float FLOAT --ternary TERN/ternary-large-base-small
+    python bench/bench_precision.py compare --data D --float FLOAT --ternary TERN/ternary-large
 
 `compare` reads every tier of both runs and of the default they started from on the evaluation
 splits and writes bench/results/precision.json.
@@ -46,7 +46,8 @@ def train_float(data_dir: Path, out: Path, steps: int, lr: float, minutes: float
 def run_record(run: Path) -> dict:
     _, info = checkpoint.load(run / "student.safetensors")
     return {k: info[k] for k in ("step", "samples", "seconds", "cpu_seconds", "schedule")} | \
-        {"tiers": list(info.get("tiers", {})), "ternary": info.get("ternary", False)}
+        {"tiers": list(info.get("tiers", {})), "ternary": info.get("ternary", False),
+         "student": info["dims"]["student"]}
 
 
 def compare(data_dir: Path, float_run: Path, ternary_run: Path) -> dict:

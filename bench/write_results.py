@@ -82,6 +82,18 @@ def tiers_section(t: dict | None) -> list[str]:
     return out + [""]
 
 
+def student_words(run: dict) -> str:
+    """Which student a run trained; runs recorded before the dims were stored used the 48-wide one."""
+    d = run.get("student")
+    if d is None:
+        return "Measured on the 48-wide student, before it was widened."
+    return f"Measured on the student {d['width']} wide with {d['depth']} blocks (last {d['last_width']} wide)."
+
+
+def trained_words(run: dict) -> str:
+    return "every tier in one pass" if len(run["tiers"]) > 1 else "`large` alone"
+
+
 def precision_section(r: dict | None) -> list[str]:
     if not r:
         return []
@@ -89,10 +101,10 @@ def precision_section(r: dict | None) -> list[str]:
     sched = runs["ternary"]["schedule"]
     out = ["## Ternary against float at equal training (`python bench/bench_precision.py`)", "",
            f"Machine: {r['machine']}", "",
-           "Measured on the 48-wide student, before it was widened. Both runs continue the default's student of "
+           f"{student_words(runs['ternary'])} Both runs continue the default's student of "
            "that commit from the same weights, on the same data and schedule "
            f"(peak lr {sched['lr']:g}, cosine over {sched['steps']:,} steps, batch {sched['batch']}, one thread each, "
-           "side by side); the float run trains `large` alone, the ternary run every tier in one pass. Reading "
+           f"side by side); the float run trains `large` alone, the ternary run {trained_words(runs['ternary'])}. Reading "
            "accuracy on the same 200 images per split.", "",
            "| model | tier | steps | exact iv clean / noisy | exact oov clean / noisy | PER iv clean / noisy "
            "| PER oov clean / noisy |", "|---|---|---|---|---|---|---|"]
@@ -112,7 +124,7 @@ def precision_section(r: dict | None) -> list[str]:
             f"float {pct(mean['float, continued'])}: {abs(gap) * 100:.1f} points {'behind' if gap > 0 else 'ahead'} "
             f"(target: within 1.5, {yes(gap <= 0.015)}); PER {pct(per['ternary, continued'])} against "
             f"{pct(per['float, continued'])} (target: within 1 point, {yes(gap_per <= 0.01)}). "
-            f"CPU time: float {runs['float']['cpu_seconds'] / 3600:.2f} h, ternary (all tiers) "
+            f"CPU time: float {runs['float']['cpu_seconds'] / 3600:.2f} h, ternary "
             f"{runs['ternary']['cpu_seconds'] / 3600:.2f} h.", ""]
     return out
 
