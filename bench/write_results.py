@@ -83,10 +83,7 @@ def tiers_section(t: dict | None) -> list[str]:
 
 
 def student_words(run: dict) -> str:
-    """Which student a run trained; runs recorded before the dims were stored used the 48-wide one."""
-    d = run.get("student")
-    if d is None:
-        return "Measured on the 48-wide student, before it was widened."
+    d = run["student"]
     return f"Measured on the student {d['width']} wide with {d['depth']} blocks (last {d['last_width']} wide)."
 
 
