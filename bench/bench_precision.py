@@ -1,18 +1,26 @@
-"""Ternary against float at equal training: the compression issue's "ternary `large` within 1.5
-points of the float student". The float student the packed default descends from is far behind
-it in training (bench/RESULTS.md), so both runs here continue the shipped default's student from
-the same weights, on the same data, for the same steps and schedule; only the precision differs.
+"""Ternary against float: the compression issue's "ternary `large` within 1.5 points of the
+float student", in two protocols. Both start from the shipped default's student; the float run
+continues it in float, `large` alone:
+
+    python bench/bench_precision.py train-float --data D --out FLOAT --steps N --lr LR
+
+Equal training: a ternary run continues the default from the same weights, on the same data,
+for the same steps and schedule; only the precision differs.
 
     its-mobile train --preset full --data D --out TERN --ternary --tiers large --init default \\
-        --stage student --steps N --lr LR --threads 1          # ternary, `large` alone
-    python bench/bench_precision.py train-float --data D --out FLOAT --steps N --lr LR
-                                                               # float, `large` alone
+        --stage student --steps N --lr LR --threads 1
     python bench/bench_precision.py compare --data D --float FLOAT --ternary TERN/ternary-large
 
-`compare` reads every tier of both runs and of the default they started from on the evaluation
-splits and writes bench/results/precision.json.
-"""
+Fine-tuned from the float student (the issue's pipeline: float first, then quantization-aware
+fine-tuning from it, distilled towards its scores): the ternary run starts from FLOAT's student.
 
+    its-mobile train ... --init default --stage student --from-float FLOAT ...
+    python bench/bench_precision.py compare --data D --float FLOAT --ternary TERN/ternary-large \\
+        --out bench/results/precision_from_float.json
+
+`compare` reads every tier of both runs and of the default they started from on the evaluation
+splits and writes the JSON (default bench/results/precision.json).
+"""
 from __future__ import annotations
 
 import argparse
@@ -35,9 +43,9 @@ from its_mobile.train.loop import Compression, load_stage_module, run_stage  # n
 from its_mobile.train.presets import PRESETS  # noqa: E402
 
 
-def train_float(data_dir: Path, out: Path, steps: int, lr: float, minutes: float | None) -> dict:
-    """Continue the default's student in float (no ternary), `large` alone, one thread."""
-    torch.set_num_threads(1)
+def train_float(data_dir: Path, out: Path, steps: int, lr: float, minutes: float | None, threads: int = 1) -> dict:
+    """Continue the default's student in float (no ternary), `large` alone."""
+    torch.set_num_threads(threads)
     spec = Compression(DEFAULT, {"large": TIERS["large"]}, ternary=False)
     return run_stage("student", load(data_dir), PRESETS["full"], out, compression=spec, steps=steps, lr=lr,
                      minutes=minutes)
@@ -47,7 +55,7 @@ def run_record(run: Path) -> dict:
     _, info = checkpoint.load(run / "student.safetensors")
     return {k: info[k] for k in ("step", "samples", "seconds", "cpu_seconds", "schedule")} | \
         {"tiers": list(info.get("tiers", {})), "ternary": info.get("ternary", False),
-         "student": info["dims"]["student"]}
+         "student": info["dims"]["student"], "from_float": "float_student" in info}
 
 
 def compare(data_dir: Path, float_run: Path, ternary_run: Path) -> dict:
@@ -59,10 +67,12 @@ def compare(data_dir: Path, float_run: Path, ternary_run: Path) -> dict:
                  "reading": reading(tier_encoder(load_stage_module(float_run, "student", preset, n), "large", preset, n,
                                                  False), data)})
     latent = load_stage_module(ternary_run, "student", preset, n)
-    rows += [{"model": "ternary, continued", "tier": t, "reading": reading(tier_encoder(latent, t, preset, n, True), data)}
-             for t in run_record(ternary_run)["tiers"]]
+    record = run_record(ternary_run)
+    label = "ternary, from the float" if record["from_float"] else "ternary, continued"
+    rows += [{"model": label, "tier": t, "reading": reading(tier_encoder(latent, t, preset, n, True), data)}
+             for t in record["tiers"]]
     return {"machine": machine(), "rows": rows,
-            "runs": {"float": run_record(float_run), "ternary": run_record(ternary_run)}}
+            "runs": {"float": run_record(float_run), "ternary": record}}
 
 
 def main() -> None:
@@ -74,6 +84,7 @@ def main() -> None:
     tf.add_argument("--steps", type=int, required=True)
     tf.add_argument("--lr", type=float, required=True)
     tf.add_argument("--minutes", type=float)
+    tf.add_argument("--threads", type=int, default=1)
     cp = sub.add_parser("compare", help="read both continuations and their start")
     cp.add_argument("--data", type=Path, required=True)
     cp.add_argument("--float", dest="float_run", type=Path, required=True)
@@ -81,7 +92,7 @@ def main() -> None:
     cp.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "precision.json")
     args = ap.parse_args()
     if args.cmd == "train-float":
-        r = train_float(args.data, args.out, args.steps, args.lr, args.minutes)
+        r = train_float(args.data, args.out, args.steps, args.lr, args.minutes, args.threads)
         print(f"float student: step {r['step']}, loss {r['loss_curve'][-1][1]:.4f}, {r['seconds']:.0f} s")
         return
     torch.set_num_threads(1)

@@ -91,38 +91,48 @@ def trained_words(run: dict) -> str:
     return "every tier in one pass" if len(run["tiers"]) > 1 else "`large` alone"
 
 
+def _schedule_words(run: dict) -> str:
+    sched = run["schedule"]
+    return f"peak lr {sched['lr']:g}, cosine over {sched['steps']:,} steps, batch {sched['batch']}"
+
+
 def precision_section(r: dict | None) -> list[str]:
     if not r:
         return []
     runs = r["runs"]
-    sched = runs["ternary"]["schedule"]
-    out = ["## Ternary against float at equal training (`python bench/bench_precision.py`)", "",
-           f"Machine: {r['machine']}", "",
-           f"{student_words(runs['ternary'])} Both runs continue the default's student of "
-           "that commit from the same weights, on the same data and schedule "
-           f"(peak lr {sched['lr']:g}, cosine over {sched['steps']:,} steps, batch {sched['batch']}, one thread each, "
-           f"side by side); the float run trains `large` alone, the ternary run {trained_words(runs['ternary'])}. Reading "
-           "accuracy on the same 200 images per split.", "",
+    float_run, tern = runs["float"], runs["ternary"]
+    if tern.get("from_float"):
+        title = "## Ternary fine-tuned from the float student (`python bench/bench_precision.py`)"
+        how = (f"The float run continues the default's student of that commit ({_schedule_words(float_run)}, `large` "
+               f"alone); the ternary run then starts from that float student and is distilled towards its scores "
+               f"({_schedule_words(tern)}, {trained_words(tern)}): float first, then quantization-aware fine-tuning, "
+               "as the compression issue describes.")
+    else:
+        title = "## Ternary against float at equal training (`python bench/bench_precision.py`)"
+        how = (f"Both runs continue the default's student of that commit from the same weights, on the same data and "
+               f"schedule ({_schedule_words(tern)}, one thread each, side by side); the float run trains `large` "
+               f"alone, the ternary run {trained_words(tern)}.")
+    out = [title, "", f"Machine: {r['machine']}", "",
+           f"{student_words(tern)} {how} Reading accuracy on the same 200 images per split.", "",
            "| model | tier | steps | exact iv clean / noisy | exact oov clean / noisy | PER iv clean / noisy "
            "| PER oov clean / noisy |", "|---|---|---|---|---|---|---|"]
-    steps = {"float, continued": runs["float"]["step"], "ternary, continued": runs["ternary"]["step"]}
     for row in r["rows"]:
         a = row["reading"]
-        out.append(f"| {row['model']} | {row['tier']} | {format(steps[row['model']], ',') if row['model'] in steps else '-'} "
+        run = float_run if row["model"].startswith("float") else tern if row["model"].startswith("ternary") else None
+        out.append(f"| {row['model']} | {row['tier']} | {format(run['step'], ',') if run else '-'} "
                    f"| {pct(a['eval_iv_clean']['exact'])} / {pct(a['eval_iv_noisy']['exact'])} "
                    f"| {pct(a['eval_oov_clean']['exact'])} / {pct(a['eval_oov_noisy']['exact'])} "
                    f"| {pct(a['eval_iv_clean']['per'])} / {pct(a['eval_iv_noisy']['per'])} "
                    f"| {pct(a['eval_oov_clean']['per'])} / {pct(a['eval_oov_noisy']['per'])} |")
-    big = {row["model"]: row["reading"] for row in r["rows"] if row["tier"] == "large"}
+    big = {row["model"].split(",")[0]: row["reading"] for row in r["rows"] if row["tier"] == "large"}
     mean = {k: float(np.mean([s["exact"] for s in v.values()])) for k, v in big.items()}
     per = {k: float(np.mean([s["per"] for s in v.values()])) for k, v in big.items()}
-    gap, gap_per = mean["float, continued"] - mean["ternary, continued"], per["ternary, continued"] - per["float, continued"]
-    out += ["", f"Averaged over the four splits, ternary `large` reads {pct(mean['ternary, continued'])} exact, "
-            f"float {pct(mean['float, continued'])}: {abs(gap) * 100:.1f} points {'behind' if gap > 0 else 'ahead'} "
-            f"(target: within 1.5, {yes(gap <= 0.015)}); PER {pct(per['ternary, continued'])} against "
-            f"{pct(per['float, continued'])} (target: within 1 point, {yes(gap_per <= 0.01)}). "
-            f"CPU time: float {runs['float']['cpu_seconds'] / 3600:.2f} h, ternary "
-            f"{runs['ternary']['cpu_seconds'] / 3600:.2f} h.", ""]
+    gap, gap_per = mean["float"] - mean["ternary"], per["ternary"] - per["float"]
+    out += ["", f"Averaged over the four splits, ternary `large` reads {pct(mean['ternary'])} exact, "
+            f"float {pct(mean['float'])}: {abs(gap) * 100:.1f} points {'behind' if gap > 0 else 'ahead'} "
+            f"(target: within 1.5, {yes(gap <= 0.015)}); PER {pct(per['ternary'])} against "
+            f"{pct(per['float'])} (target: within 1 point, {yes(gap_per <= 0.01)}). "
+            f"CPU time: float {float_run['cpu_seconds'] / 3600:.2f} h, ternary {tern['cpu_seconds'] / 3600:.2f} h.", ""]
     return out
 
 
@@ -459,7 +469,7 @@ def main() -> None:
     out += tier_cost_section(load("tier_cost"))
     out += alone_section(load("alone"))
     out += continued_section(load("continued"))
-    out += precision_section(load("precision"))
+    out += precision_section(load("precision")) + precision_section(load("precision_from_float"))
     out += export_section(load("export"))
     out += export_latency_section(load("export_latency"))
     out += int8_section(load("int8"))

@@ -149,3 +149,50 @@ def test_init_is_refused_without_ternary_or_for_another_model(tiny_data, tmp_pat
                            (["--ternary", "--init", str(tmp_path / "nothing.safetensors")], "no checkpoint")):
         done = cli(*base, *extra)
         assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr, done.stderr
+
+
+def test_ternary_student_from_a_float_student(tiny_data, tiny_run, tiny_packed, tmp_path):
+    """`--from-float RUN` starts the ternary student at RUN's float student (its codes are that
+    student's, quantized) and distils it towards that student's scores; the other stages stay
+    the init's, and the packed record names the float student's training."""
+    from its_mobile.compress.ternary import quantize
+    from its_mobile.train.loop import Batches, load_stage_module
+    from its_mobile.train.losses import distill
+
+    preset = PRESETS["tiny"]
+    data = load(tiny_data)
+    done = cli("train", "--preset", "tiny", "--data", str(tiny_data), "--out", str(tmp_path), "--ternary",
+               "--tiers", "large", "--init", str(tiny_packed), "--stage", "student", "--from-float",
+               str(tiny_run["dir"]), "--steps", "1", "--lr", "1e-9", "--batch", "8")
+    assert done.returncode == 0, done.stderr
+    after, info = checkpoint.load_model(tmp_path / "ternary-large" / "packed.safetensors")
+    float_student = load_stage_module(tiny_run["dir"], "student", preset, len(data.meta["inventory"]))
+    params = dict(float_student.named_parameters())
+    for name in info["ternary"]:
+        if name.startswith("encoder."):
+            codes, scale = quantize(params[name[len("encoder."):]])
+            torch.testing.assert_close(after.state_dict()[name], codes.float() * scale, rtol=1e-5, atol=0)
+    before = checkpoint.load_model(tiny_packed)[0].state_dict()
+    for name, value in after.state_dict().items():
+        if name.startswith(("acoustic.", "vocoder.")):
+            torch.testing.assert_close(value, before[name], rtol=1e-6, atol=1e-7)
+    assert info["training"]["float_student"]["step"] == tiny_run["records"]["student"]["step"]
+
+    batch = Batches(data, "student", preset, seed=0)(0, 8)
+    with torch.no_grad():
+        expected = distill(after.encoder(batch["pixels"]), float_student(batch["pixels"]), batch["phones"])
+    _, stage = checkpoint.load(tmp_path / "ternary-large" / "student.safetensors")
+    assert stage["loss_curve"][0][1] == pytest.approx(float(expected), rel=2e-2)
+
+
+def test_from_float_is_refused_without_a_float_student(tiny_data, tiny_packed, tmp_path):
+    base = ["train", "--preset", "tiny", "--data", str(tiny_data), "--out", str(tmp_path), "--stage", "student",
+            "--init", str(tiny_packed)]
+    stage_dir = tmp_path / "ternary-large"
+    for extra, message in ((["--from-float", str(tmp_path)], "add --ternary"),
+                           (["--ternary", "--from-float", str(tmp_path)], "no float student"),
+                           (["--ternary", "--from-float", str(stage_dir)], "not a float student")):
+        if "not a float" in message:  # a ternary stage is no float student
+            assert cli(*base, "--ternary", "--tiers", "large", "--steps", "1").returncode == 0
+        done = cli(*base, *extra)
+        assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr, done.stderr

@@ -54,6 +54,14 @@ class Compression:
     # The float model whose scores the ternary student is distilled towards. The float student
     # (20% exact here) reads far better than the teacher (8.5%), so it teaches its ternary self.
     teacher_stage: str = "student"
+    # A run directory whose float student the student stage starts from and is distilled
+    # towards instead, when `source` is a whole model (the other stages still come from it):
+    # a float continuation of a packed model, then quantization-aware fine-tuning from it.
+    float_student: Path | None = None
+
+    def start(self, stage: str) -> Path:
+        """Where `stage` starts: the float student's run for the student when given, else source."""
+        return self.float_student if stage == "student" and self.float_student is not None else self.source
 
 
 def phone_mask(phones: torch.Tensor) -> torch.Tensor:
@@ -301,15 +309,15 @@ def run_stage(
         info = _load_stage(path, module, opt)
         record = {k: info.get(k, record[k]) for k in record}
     elif compression is not None:
-        module.load_state_dict(source_part(compression.source, stage, preset, n_phones).state_dict())
+        module.load_state_dict(source_part(compression.start(stage), stage, preset, n_phones).state_dict())
     record["schedule"] = asdict(spec)  # what this (resumed) run follows: steps, batch, peak lr, warm-up
     module.to(device)
     _optimizer_to(opt, device)
     teacher = None
     if stage == "student" and compression is None:
         teacher = load_stage_module(run_dir, "teacher", preset, n_phones).to(device)
-    elif stage == "student" and Path(compression.source).is_dir():
-        teacher = load_stage_module(compression.source, compression.teacher_stage, preset, n_phones).to(device)
+    elif stage == "student" and Path(compression.start(stage)).is_dir():
+        teacher = load_stage_module(compression.start(stage), compression.teacher_stage, preset, n_phones).to(device)
     autocast = torch.autocast("cuda", torch.bfloat16, enabled=torch.device(device).type == "cuda")
     step_loss_of = distributed.wrap(StepLoss(stage, module, *_tiers(stage, module, preset, n_phones, compression, device)),
                                     ranks, device)
@@ -327,6 +335,8 @@ def run_stage(
         record["cpu_seconds"] = base_cpu + time.process_time() - cpu_start
         extra = {} if compression is None else {"tiers": {k: t.to_json() for k, t in compression.tiers.items()},
                                                  "ternary": compression.ternary}
+        if compression is not None and compression.start(stage) != compression.source:
+            extra["float_student"] = str(compression.start(stage))
         _save_stage(path, module, opt, {**record, "dims": _dims_json(stage, preset, n_phones), **extra})
 
     while record["step"] < spec.steps:
