@@ -8,7 +8,9 @@ data, for the same steps and schedule; only the tiers trained differ.
     done
     python bench/bench_alone.py --data D --runs RUNS
 
-Writes bench/results/alone.json.
+Writes bench/results/alone.json. With `--from-float FLOAT` in every run they all start from
+(and are distilled towards) that float student instead; write those to --out
+bench/results/alone_from_float.json.
 """
 
 from __future__ import annotations

@@ -157,14 +157,15 @@ def tier_cost_section(c: dict | None) -> list[str]:
 def alone_section(r: dict | None) -> list[str]:
     if not r:
         return []
-    sched = next(iter(r["runs"].values()))["schedule"]
+    run = next(iter(r["runs"].values()))
+    start = ("the float student of `bench/bench_precision.py` (each distilled towards it)" if run.get("from_float")
+             else "the default of that commit")
+    student = student_words(run) if "student" in run else "Measured on the 48-wide student, before it was widened."
     out = ["### Each tier trained with the others or alone (`python bench/bench_alone.py`)", "",
            f"Machine: {r['machine']}", "",
-           "Measured on the 48-wide student, before it was widened. Ternary runs from the default of that commit, "
-           "the same data and schedule (peak lr "
-           f"{sched['lr']:g}, cosine over {sched['steps']:,} steps, batch {sched['batch']}, one thread); one trains every "
-           "tier in one pass, the others one tier alone. Reading accuracy on the same 200 images per split; the "
-           "average is over the four splits (800 images: its standard error is about 1.7 points).", "",
+           f"{student} Ternary runs from {start}, the same data and schedule ({_schedule_words(run)}, one thread); "
+           "one trains every tier in one pass, the others one tier alone. Reading accuracy on the same 200 images "
+           "per split; the average is over the four splits (800 images: its standard error is about 1.7 points).", "",
            "| tier | trained | exact iv clean / noisy | exact oov clean / noisy | average exact | average PER |",
            "|---|---|---|---|---|---|"]
     avg = {}
@@ -467,7 +468,7 @@ def main() -> None:
         out += targets_section(default, te, lat, voc)
     out += tiers_section(load("tiers"))
     out += tier_cost_section(load("tier_cost"))
-    out += alone_section(load("alone"))
+    out += alone_section(load("alone")) + alone_section(load("alone_from_float"))
     out += continued_section(load("continued"))
     out += precision_section(load("precision")) + precision_section(load("precision_from_float"))
     out += export_section(load("export"))
