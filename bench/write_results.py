@@ -468,9 +468,10 @@ def main() -> None:
         out += targets_section(default, te, lat, voc)
     out += tiers_section(load("tiers"))
     out += tier_cost_section(load("tier_cost"))
-    out += alone_section(load("alone")) + alone_section(load("alone_from_float"))
+    out += alone_section(load("alone"))
     out += continued_section(load("continued"))
-    out += precision_section(load("precision")) + precision_section(load("precision_from_float"))
+    for name in ("precision", "precision_from_float", "precision_from_float_large_alone"):
+        out += precision_section(load(name))
     out += export_section(load("export"))
     out += export_latency_section(load("export_latency"))
     out += int8_section(load("int8"))
