@@ -58,11 +58,12 @@ def run_record(run: Path) -> dict:
          "student": info["dims"]["student"], "from_float": "float_student" in info}
 
 
-def compare(data_dir: Path, float_run: Path, ternary_run: Path) -> dict:
+def compare(data_dir: Path, float_run: Path, ternary_run: Path, start: Path | None = None) -> dict:
+    """`start` is the packed model both runs started from (default: the embedded one)."""
     data, preset = load(data_dir), PRESETS["full"]
     n = len(data.meta["inventory"])
     rows = [{"model": "start: the shipped default", "tier": t, "reading": v["reading"]}
-            for t, v in measure(None, data)["tiers"].items()]
+            for t, v in measure(start, data)["tiers"].items()]
     rows.append({"model": "float, continued", "tier": "large",
                  "reading": reading(tier_encoder(load_stage_module(float_run, "student", preset, n), "large", preset, n,
                                                  False), data)})
@@ -90,13 +91,15 @@ def main() -> None:
     cp.add_argument("--float", dest="float_run", type=Path, required=True)
     cp.add_argument("--ternary", dest="ternary_run", type=Path, required=True)
     cp.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "precision.json")
+    cp.add_argument("--start", type=Path, help="the packed model both runs started from, once it is no longer "
+                    "the embedded default")
     args = ap.parse_args()
     if args.cmd == "train-float":
         r = train_float(args.data, args.out, args.steps, args.lr, args.minutes, args.threads)
         print(f"float student: step {r['step']}, loss {r['loss_curve'][-1][1]:.4f}, {r['seconds']:.0f} s")
         return
     torch.set_num_threads(1)
-    result = compare(args.data, args.float_run, args.ternary_run)
+    result = compare(args.data, args.float_run, args.ternary_run, args.start)
     args.out.write_text(json.dumps(result, indent=1))
     print(json.dumps({f"{r['model']} / {r['tier']}": {s: round(v["exact"], 3) for s, v in r["reading"].items()}
                       for r in result["rows"]}, indent=1))
