@@ -21,6 +21,7 @@ fine-tuning from it, distilled towards its scores): the ternary run starts from 
 `compare` reads every tier of both runs and of the default they started from on the evaluation
 splits and writes the JSON (default bench/results/precision.json).
 """
+
 from __future__ import annotations
 
 import argparse

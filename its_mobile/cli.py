@@ -11,11 +11,15 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from its_mobile import __version__
 from its_mobile.errors import BadInput, ItsError
+
+if TYPE_CHECKING:  # the commands import their modules lazily, to keep --help fast
+    from its_mobile.train.presets import Preset
 
 
 def _friendly(fn):
@@ -223,10 +227,9 @@ def train(preset: str, data_dir: Path | None, out: Path, stages: tuple[str, ...]
             say(f"{role}: {path}")
 
 
-def _check_float_student(run: Path, ternary: bool, preset, n_phones: int) -> None:
-    from dataclasses import asdict
-
+def _check_float_student(run: Path, ternary: bool, preset: Preset, n_phones: int) -> None:
     from its_mobile import checkpoint
+    from its_mobile.train.loop import dims_json
 
     if not ternary:
         raise BadInput("--from-float starts a ternary fine-tuning: add --ternary")
@@ -236,7 +239,7 @@ def _check_float_student(run: Path, ternary: bool, preset, n_phones: int) -> Non
     _, info = checkpoint.load(path)
     if info.get("ternary", False) or info.get("kind") != "stage":
         raise BadInput(f"--from-float: {path} is not a float student stage")
-    if info.get("dims") != {"n_phones": n_phones, "student": asdict(preset.student)}:
+    if info.get("dims") != dims_json("student", preset, n_phones):
         raise BadInput(f"--from-float: {path} is not the {preset.name} preset's student with this data's phonemes")
 
 

@@ -51,9 +51,6 @@ class Compression:
     source: Path
     tiers: dict[str, Tier]  # largest first
     ternary: bool = True
-    # The float model whose scores the ternary student is distilled towards. The float student
-    # (20% exact here) reads far better than the teacher (8.5%), so it teaches its ternary self.
-    teacher_stage: str = "student"
     # A run directory whose float student the student stage starts from and is distilled
     # towards instead, when `source` is a whole model (the other stages still come from it):
     # a float continuation of a packed model, then quantization-aware fine-tuning from it.
@@ -317,7 +314,9 @@ def run_stage(
     if stage == "student" and compression is None:
         teacher = load_stage_module(run_dir, "teacher", preset, n_phones).to(device)
     elif stage == "student" and Path(compression.start(stage)).is_dir():
-        teacher = load_stage_module(compression.start(stage), compression.teacher_stage, preset, n_phones).to(device)
+        # The float student (20% exact here) reads far better than the teacher (8.5%), so it
+        # teaches its ternary self.
+        teacher = load_stage_module(compression.start(stage), "student", preset, n_phones).to(device)
     autocast = torch.autocast("cuda", torch.bfloat16, enabled=torch.device(device).type == "cuda")
     step_loss_of = distributed.wrap(StepLoss(stage, module, *_tiers(stage, module, preset, n_phones, compression, device)),
                                     ranks, device)
@@ -335,9 +334,9 @@ def run_stage(
         record["cpu_seconds"] = base_cpu + time.process_time() - cpu_start
         extra = {} if compression is None else {"tiers": {k: t.to_json() for k, t in compression.tiers.items()},
                                                  "ternary": compression.ternary}
-        if compression is not None and compression.start(stage) != compression.source:
-            extra["float_student"] = str(compression.start(stage))
-        _save_stage(path, module, opt, {**record, "dims": _dims_json(stage, preset, n_phones), **extra})
+        if stage == "student" and compression is not None and compression.float_student is not None:
+            extra["float_student"] = str(compression.float_student)
+        _save_stage(path, module, opt, {**record, "dims": dims_json(stage, preset, n_phones), **extra})
 
     while record["step"] < spec.steps:
         step = record["step"]
@@ -389,5 +388,6 @@ def _tiers(stage: str, module: nn.Module, preset: Preset, n_phones: int, compres
     return {name: build(stage, preset, n_phones, tier).to(device) for name, tier in compression.tiers.items()}, ternary
 
 
-def _dims_json(stage: str, preset: Preset, n_phones: int) -> dict:
+def dims_json(stage: str, preset: Preset, n_phones: int) -> dict:
+    """The "dims" a stage file records: what a checkpoint must match to continue or teach it."""
     return {"n_phones": n_phones, stage: asdict(stage_dims(stage, preset))}
