@@ -3,11 +3,11 @@
 Packed program = two methods exported from ONE module instance, so their buffer names match:
 - `init()`: decodes each uint8 index tensor (5 ternary codes per byte, index = sum((c_i+1) 3^i))
   with a (243, 5) lookup table, times the per-tensor scale, into a float32 mutable buffer;
-  widens the large high-precision weights (the output projections; the packed checkpoint
-  holds them in 8 bits, values exact in float16) from float16 copies; and computes the
+  decodes the large high-precision weights (the conv stem and the output projections) from
+  the packed checkpoint's own int8 codes and float16 scale per row; and computes the
   vocoder's fixed iSTFT tensors (COMPUTED: the basis and the window envelope). Run once after
   loading. Mutable buffers are memory planned (never serialized), so the file holds only the
-  indices, half the bytes of those weights, and not 0.58 MB of fixed iSTFT tensors.
+  indices, a byte per high-precision weight, and not 0.58 MB of fixed iSTFT tensors.
 - `forward(pixels)`: the model, reading those buffers as weights.
 
 Why the convs are rewritten: XNNPACK needs a conv weight to be a static parameter. A conv whose
@@ -45,7 +45,7 @@ from executorch.exir import ExecutorchBackendConfig, to_edge_transform_and_lower
 from executorch.exir.passes import MemoryPlanningPass
 from executorch.runtime import Runtime
 
-from its_mobile.compress.int8 import is_large
+from its_mobile.compress.int8 import dequantize_rows, is_large, quantize_rows
 from its_mobile.compress.packing import _TABLE, pack
 from its_mobile.compress.ternary import split_ternary
 from its_mobile.model.its import OUTPUT_NAMES
@@ -80,8 +80,8 @@ def export_dense(model: nn.Module, example: tuple, path: Path) -> dict:
 
 class _Packed(nn.Module):
     """A Linear / Conv1d / Conv2d whose weight the file stores compactly: ternary as uint8
-    indices + scale, or high-precision as float16 (constants); the float32 weight it computes
-    with is a mutable buffer, zeros in the file, filled by `decode_`."""
+    indices + scale, or high-precision as int8 codes + float16 scale per row (constants); the
+    float32 weight it computes with is a mutable buffer, zeros in the file, filled by `decode_`."""
 
     def __init__(self, layer: nn.Module, ternary: bool):
         super().__init__()
@@ -96,8 +96,10 @@ class _Packed(nn.Module):
             codes, scale = split_ternary(w)
             self.register_buffer("packed", torch.from_numpy(pack(codes.contiguous().numpy())))
             self.register_buffer("scale", scale.reshape(1))
-        else:
-            self.register_buffer("float16", w.reshape(w.shape[0], -1).half())
+        else:  # the permutation keeps each output row's values, so its codes and scale too
+            codes, scale = quantize_rows(w.reshape(w.shape[0], -1))
+            self.register_buffer("int8", codes)
+            self.register_buffer("row_scale", scale)
         self.register_buffer("weight", torch.zeros(w.shape[0], self.n // w.shape[0]))  # mutable
         self.bias = layer.bias
         self.kind = type(layer).__name__
@@ -107,7 +109,7 @@ class _Packed(nn.Module):
 
     def decode_(self, table: torch.Tensor) -> None:
         if not self.ternary:
-            self.weight.copy_(self.float16.float())
+            self.weight.copy_(dequantize_rows(self.int8, self.row_scale))
             return
         # (n_bytes,) uint8 -> (n_bytes, 5) codes via one gather; padding codes sliced off.
         codes = F.embedding(self.packed.long(), table).reshape(-1)[: self.n]
@@ -202,40 +204,41 @@ def _drop_unused_constants(ep: torch.export.ExportedProgram) -> torch.export.Exp
     return ep
 
 
-def half_names(model: nn.Module, ternary_names: list[str]) -> list[str]:
-    """The high-precision weights stored as float16 and widened by init: of dense layers, large
-    (the small ones are not worth a runtime weight), and exactly float16 values (as a packed
-    checkpoint's int8 weights unpack to), so that storing them loses nothing."""
+def int8_names(model: nn.Module, ternary_names: list[str]) -> list[str]:
+    """The high-precision weights stored as int8 with a scale per row and decoded by init: of
+    dense layers, large (the small ones are not worth a runtime weight), and exactly what
+    their own int8 codes decode to (as a packed checkpoint's int8 weights are), so that
+    storing them loses nothing."""
     ternary, out = set(ternary_names), []
     for name, m in model.named_modules():
         if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d)) and getattr(m, "groups", 1) == 1 \
                 and f"{name}.weight" not in ternary and is_large(m.weight) \
-                and torch.equal(m.weight.detach().half().float(), m.weight.detach()):
+                and torch.equal(dequantize_rows(*quantize_rows(m.weight)), m.weight.detach()):
             out.append(f"{name}.weight")
     return out
 
 
-def packed_module(model: nn.Module, ternary_names: list[str], halves: list[str]) -> _TwoMethods:
-    """A copy of `model` whose ternary and float16-stored (`halves`) layers are _Packed
-    (weights zero until init runs)."""
+def packed_module(model: nn.Module, ternary_names: list[str], int8: list[str]) -> _TwoMethods:
+    """A copy of `model` whose ternary and int8-stored layers are _Packed (weights zero until
+    init runs)."""
     m = _persist_buffers(copy.deepcopy(model).eval())
-    for name in [*ternary_names, *halves]:
+    for name in [*ternary_names, *int8]:
         parent_name, _, child = name.removesuffix(".weight").rpartition(".")
         parent = m.get_submodule(parent_name)
-        setattr(parent, child, _Packed(getattr(parent, child), ternary=name not in halves))
+        setattr(parent, child, _Packed(getattr(parent, child), ternary=name not in int8))
     for name in COMPUTED:
         m.get_buffer(name).zero_()
     return _TwoMethods(m).eval()
 
 
 def export_packed(model: nn.Module, ternary_names: list[str], example: tuple, path: Path) -> dict:
-    halves = half_names(model, ternary_names)
-    wrapper = packed_module(model, ternary_names, halves)
+    int8 = int8_names(model, ternary_names)
+    wrapper = packed_module(model, ternary_names, int8)
     ep_f = torch.export.export(wrapper, example)
     wrapper.mode = "init"
     ep_i = torch.export.export(wrapper, ())
     wrapper.mode = "forward"
-    decoded = {f"model.{n}" for n in [*ternary_names, *halves, *COMPUTED]}  # buffers init fills
+    decoded = {f"model.{n}" for n in [*ternary_names, *int8, *COMPUTED]}  # buffers init fills
     edge = to_edge_transform_and_lower(
         {"forward": _drop_unused_constants(ep_f), "init": _drop_unused_constants(ep_i)},
         # init stays in portable ops: delegating its multiplies made the file 8 KB larger
@@ -247,7 +250,7 @@ def export_packed(model: nn.Module, ternary_names: list[str], example: tuple, pa
     et = edge.to_executorch(ExecutorchBackendConfig(memory_planning_pass=MemoryPlanningPass(share_mutable_buffers=True)))
     _write(et, path)
     return {"methods": ["init", "forward"], "index_bytes": sum(-(-model.get_parameter(n).numel() // 5) for n in ternary_names),
-            "computed_at_load": list(COMPUTED), "float16_weights": halves}
+            "computed_at_load": list(COMPUTED), "int8_weights": int8}
 
 
 def export(model: nn.Module, example: tuple, path: Path, ternary: list[str] | None, settings: dict) -> dict:

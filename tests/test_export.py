@@ -34,9 +34,9 @@ def test_export_report(exported):
     pte = arts[("executorch", "packed")]
     rest = pte["bytes"] - pte["index_bytes"] - pte["high_precision_bytes"]
     assert pte["computed_at_load"] == ["vocoder.basis", "vocoder.inv_env"] and 0 < rest < fourier_basis().numel() * 4
-    # The packed checkpoint holds its output projections in float16, and so does the file
-    # (init widens them; the parity test checks the result).
-    assert "vocoder.head.weight" in pte["float16_weights"]
+    # The packed checkpoint holds its output projections in int8 with a scale
+    # per row, and so does the file (init decodes them; the parity test checks the result).
+    assert "vocoder.head.weight" in pte["int8_weights"]
 
 
 def test_parity_gate(exported, tmp_path):
