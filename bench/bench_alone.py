@@ -31,6 +31,7 @@ from its_mobile.data.dataset import load  # noqa: E402
 from its_mobile.train.loop import load_stage_module  # noqa: E402
 from its_mobile.train.presets import PRESETS  # noqa: E402
 
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, required=True)

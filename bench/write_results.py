@@ -136,6 +136,24 @@ def precision_section(r: dict | None) -> list[str]:
     return out
 
 
+def sensitivity_section(r: dict | None) -> list[str]:
+    if not r:
+        return []
+    run = r["float_run"]
+    out = ["### Which weights stay high precision (`python bench/bench_sensitivity.py`)", "",
+           f"Machine: {r['machine']}", "",
+           f"{student_words(run)} The float student of `bench/bench_precision.py` ({_schedule_words(run)}), each dense "
+           "encoder weight ternarized after training (no fine-tuning): on its own, and every weight but it (never "
+           f"{' or '.join(f'`{n}`' for n in r['always_kept'])}). Average exact over the four splits (200 images each). "
+           f"Float: {pct(r['float']['exact'])}; all ternary but those two: {pct(r['all']['exact'])}.", "",
+           "| weight | weights | only it ternary | all but it ternary | kept in higher precision |", "|---|---|---|---|---|"]
+    for row in r["rows"]:
+        out.append(f"| {row['name']} | {row['weights']:,} | {pct(row['only']['exact'])} | {pct(row['all_but'] and row['all_but']['exact'])} "
+                   f"| {'yes' if row['high_precision'] else ''} |")
+    return out + ["", "The conv stem (the patch embedding) is kept in 8 bits: its three large convs are 5% of the "
+                  "encoder's dense weights, and among the costliest to ternarize per weight.", ""]
+
+
 def tier_cost_section(c: dict | None) -> list[str]:
     if not c:
         return []
@@ -468,7 +486,9 @@ def main() -> None:
         out += targets_section(default, te, lat, voc)
     out += tiers_section(load("tiers"))
     out += tier_cost_section(load("tier_cost"))
-    out += alone_section(load("alone"))
+    out += sensitivity_section(load("sensitivity"))
+    for name in ("alone", "alone_from_float"):
+        out += alone_section(load(name))
     out += continued_section(load("continued"))
     for name in ("precision", "precision_from_float", "precision_from_float_large_alone"):
         out += precision_section(load(name))
