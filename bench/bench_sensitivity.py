@@ -3,12 +3,16 @@ ternarized after training on its own ("only"), and every one but it ternarized (
 read on the evaluation splits. A weight whose "only" costs much and whose "all but" gains
 much is one the ternary fine-tuning would have to work hardest to recover.
 
-    python bench/bench_sensitivity.py --data D --float FLOAT
+    python bench/bench_sensitivity.py --data D --float FLOAT [--qat STEM8 TERNARY]
 
 FLOAT is a run directory with a float student (bench_precision.py train-float). The first conv
 (raw pixels) and the output projection (its errors reach the phoneme scores directly) are
 never ternarized in "all but": with the first conv ternary every reading is near zero, and
 the column would say nothing. Writes bench/results/sensitivity.json.
+
+After quantization-aware fine-tuning (`--qat`): two ternary runs, `large` alone from FLOAT,
+same steps, schedule and seed, one trained at commit eb88656 (the stem's convs STEM kept in 8
+bits), the other with them ternary; each is read as it was trained, on the same images.
 """
 
 from __future__ import annotations
@@ -28,12 +32,16 @@ from bench_precision import run_record  # noqa: E402
 from bench_tiers import reading  # noqa: E402
 from common import machine  # noqa: E402
 
-from its_mobile.compress.ternary import HIGH_PRECISION, ternarize_  # noqa: E402
-from its_mobile.data.dataset import load  # noqa: E402
+from its_mobile.compress.int8 import dequantize_rows, quantize_rows  # noqa: E402
+from its_mobile.compress.ternary import HIGH_PRECISION, ternarize_, ternary_names  # noqa: E402
+from its_mobile.data.dataset import EVAL_SPLITS, load  # noqa: E402
+from its_mobile.evaluate.metrics import targets  # noqa: E402
+from its_mobile.model.encoder import ctc_greedy  # noqa: E402
 from its_mobile.train.loop import load_stage_module  # noqa: E402
 from its_mobile.train.presets import PRESETS  # noqa: E402
 
 ALWAYS_KEPT = ("stem.0.weight", "head.weight")
+STEM = ("stem.2.weight", "stem.4.weight", "stem.6.weight")
 
 
 def dense_weights(encoder: nn.Module) -> list[str]:
@@ -47,10 +55,41 @@ def averaged(encoder: nn.Module, data) -> dict:
     return {"exact": float(np.mean([v["exact"] for v in r.values()])), "per": float(np.mean([v["per"] for v in r.values()]))}
 
 
+@torch.inference_mode()
+def correct(encoder: nn.Module, data) -> np.ndarray:
+    """Whether each evaluation image (every split, in order) is read exactly."""
+    out = []
+    for split in EVAL_SPLITS:
+        images, word_ids = data.split(split)
+        phones, mask = ctc_greedy(encoder(torch.from_numpy(np.asarray(images, np.float32)).unsqueeze(1)))
+        out += [p[: int(m.sum())].tolist() == w for p, m, w in zip(phones, mask, targets(data, word_ids))]
+    return np.array(out)
+
+
+def as_trained(run: Path, stem_in_8_bits: bool, preset, n_phones: int) -> nn.Module:
+    """A ternary run's `large` encoder with the weights it trained with: ternary ones quantized,
+    and the stem's convs in 8 bits when it kept them so."""
+    enc = load_stage_module(run, "student", preset, n_phones).eval()
+    names = ternary_names(enc, "encoder.")
+    params = dict(enc.named_parameters())
+    with torch.no_grad():
+        for name in STEM if stem_in_8_bits else ():
+            params[name].copy_(dequantize_rows(*quantize_rows(params[name])))
+    return ternarize_(enc, [name for name in names if not (stem_in_8_bits and name in STEM)])
+
+
+def qat(kept: Path, ternary: Path, data, preset, n: int) -> dict:
+    a, b = correct(as_trained(kept, True, preset, n), data), correct(as_trained(ternary, False, preset, n), data)
+    return {"images": len(a), "stem_in_8_bits": {"run": run_record(kept), "exact": float(a.mean())},
+            "stem_ternary": {"run": run_record(ternary), "exact": float(b.mean())},
+            "read_only_with_8_bits": int((a & ~b).sum()), "read_only_ternary": int((b & ~a).sum())}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, required=True)
     ap.add_argument("--float", dest="float_run", type=Path, required=True)
+    ap.add_argument("--qat", nargs=2, type=Path, metavar=("STEM8", "TERNARY"))
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "sensitivity.json")
     args = ap.parse_args()
@@ -73,6 +112,8 @@ def main() -> None:
                      "all_but": with_ternary([n for n in rest if n != name]) if name in rest else None})
     result = {"machine": machine(), "float_run": run_record(args.float_run), "float": with_ternary([]),
               "all": with_ternary(rest), "always_kept": [f"encoder.{n}" for n in ALWAYS_KEPT], "rows": rows}
+    if args.qat:
+        result["qat"] = qat(*args.qat, data, preset, len(data.meta["inventory"]))
     args.out.write_text(json.dumps(result, indent=1))
     print(json.dumps({r["name"]: (r["only"]["exact"], r["all_but"] and r["all_but"]["exact"]) for r in rows}, indent=1))
 

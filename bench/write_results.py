@@ -150,8 +150,15 @@ def sensitivity_section(r: dict | None) -> list[str]:
     for row in r["rows"]:
         out.append(f"| {row['name']} | {row['weights']:,} | {pct(row['only']['exact'])} | {pct(row['all_but'] and row['all_but']['exact'])} "
                    f"| {'yes' if row['high_precision'] else ''} |")
-    return out + ["", "The conv stem (the patch embedding) is kept in 8 bits: its three large convs are 5% of the "
-                  "encoder's dense weights, and among the costliest to ternarize per weight.", ""]
+    q = r.get("qat")
+    if not q:
+        return out + [""]
+    kept, tern = q["stem_in_8_bits"], q["stem_ternary"]
+    return out + ["", f"After quantization-aware fine-tuning the stem's cost is gone. Two ternary runs of `large` alone "
+                  f"from that float student ({_schedule_words(tern['run'])}, the same seed), one with `stem.2`, `.4` "
+                  f"and `.6` kept in 8 bits, one with them ternary, read {pct(kept['exact'])} and {pct(tern['exact'])} "
+                  f"of the same {q['images']} images; {q['read_only_with_8_bits']} are read only with the 8-bit stem, "
+                  f"{q['read_only_ternary']} only with the ternary one. So the stem stays ternary.", ""]
 
 
 def tier_cost_section(c: dict | None) -> list[str]:

@@ -3,15 +3,15 @@
 Which weights go ternary is decided here, once, for training, packing, inspection and export.
 Kept in higher precision (in the packed file: 8 bits with a scale per row when large, else
 float16), and why:
-- the encoder's conv stem (stem.0, .2, .4, .6), its patch embedding: stem.0 sees raw pixels
-  and holds only 144 weights; the other three hold 44.5k (5% of the encoder's ternary
-  weights) yet, measured on the float student, ternarizing stem.4 or stem.6 alone costs
-  5-6 points of exact reading, and keeping stem.4 alone in float while the rest is ternary
-  gains 9 (bench/RESULTS.md, "Which weights stay high precision");
+- encoder.stem.0: the first conv sees raw pixels and holds only 144 weights (ternarized alone
+  after training, it takes the float student from 51.6% to 7.8% exact);
 - encoder.head, acoustic.mel_out, acoustic.dur_out, vocoder.head: output projections, whose
   errors reach the phoneme scores, mel, durations and STFT phase directly (the usual BitNet
   exceptions; together ~260k weights, 11% of the full student);
 - depthwise convs, norms, biases, embeddings and positions: few weights, large effect.
+The stem's other three convs (44.5k weights) stay ternary: after training they are among the
+costliest to ternarize per weight (bench/bench_sensitivity.py), but quantization-aware
+fine-tuning recovers them: keeping them in 8 bits read no better (--qat in that benchmark).
 """
 
 from __future__ import annotations
@@ -19,8 +19,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-HIGH_PRECISION = frozenset({"encoder.stem.0", "encoder.stem.2", "encoder.stem.4", "encoder.stem.6", "encoder.head",
-                            "acoustic.mel_out", "acoustic.dur_out", "vocoder.head"})
+HIGH_PRECISION = frozenset({"encoder.stem.0", "encoder.head", "acoustic.mel_out", "acoustic.dur_out", "vocoder.head"})
 
 
 def ternary_names(module: nn.Module, prefix: str = "") -> list[str]:
