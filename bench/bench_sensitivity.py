@@ -11,7 +11,7 @@ never ternarized in "all but": with the first conv ternary every reading is near
 the column would say nothing. Writes bench/results/sensitivity.json.
 
 After quantization-aware fine-tuning (`--qat`): two ternary runs, `large` alone from FLOAT,
-same steps, schedule and seed, one trained at commit eb88656 (the stem's convs STEM kept in 8
+same steps and schedule, one trained at commit eb88656 (the stem's convs STEM kept in 8
 bits), the other with them ternary; each is read as it was trained, on the same images.
 """
 
