@@ -3,8 +3,8 @@
 Packed program = two methods exported from ONE module instance, so their buffer names match:
 - `init()`: decodes each uint8 index tensor (5 ternary codes per byte, index = sum((c_i+1) 3^i))
   with a (243, 5) lookup table, times the per-tensor scale, into a float32 mutable buffer;
-  decodes the large high-precision weights (the conv stem and the output projections) from
-  the packed checkpoint's own int8 codes and float16 scale per row; and computes the
+  decodes the large high-precision weights (the output projections) from the packed
+  checkpoint's own int8 codes and float16 scale per row; and computes the
   vocoder's fixed iSTFT tensors (COMPUTED: the basis and the window envelope). Run once after
   loading. Mutable buffers are memory planned (never serialized), so the file holds only the
   indices, a byte per high-precision weight, and not 0.58 MB of fixed iSTFT tensors.
