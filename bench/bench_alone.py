@@ -37,6 +37,7 @@ def main() -> None:
     ap.add_argument("--data", type=Path, required=True)
     ap.add_argument("--runs", type=Path, required=True)
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "alone.json")
+    ap.add_argument("--note", default="", help="how the runs were trained, if the command above does not say")
     args = ap.parse_args()
     torch.set_num_threads(1)
     data, preset = load(args.data), PRESETS["full"]
@@ -49,7 +50,7 @@ def main() -> None:
         for tier in tiers:
             rows.append({"trained": "all in one pass" if len(tiers) > 1 else "alone", "tier": tier,
                          "reading": reading(tier_encoder(latent, tier, preset, n, True), data)})
-    result = {"machine": machine(), "rows": rows, "runs": runs}
+    result = {"machine": machine(), "rows": rows, "runs": runs, "note": args.note}
     args.out.write_text(json.dumps(result, indent=1))
     print(json.dumps({f"{r['trained']} / {r['tier']}": {s: round(v["exact"], 3) for s, v in r["reading"].items()}
                       for r in rows}, indent=1))

@@ -193,7 +193,8 @@ def alone_section(r: dict | None) -> list[str]:
            f"Machine: {r['machine']}", "",
            f"{student} Ternary runs from {start}, the same data and schedule ({_schedule_words(run)}, one thread); "
            "one trains every tier in one pass, the others one tier alone. Reading accuracy on the same 200 images "
-           "per split; the average is over the four splits (800 images: its standard error is about 1.7 points).", "",
+           "per split; the average is over the four splits (800 images: its standard error is about 1.7 points). "
+           + r.get("note", ""), "",
            "| tier | trained | exact iv clean / noisy | exact oov clean / noisy | average exact | average PER |",
            "|---|---|---|---|---|---|"]
     avg = {}
