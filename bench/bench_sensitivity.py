@@ -29,14 +29,12 @@ from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_precision import run_record  # noqa: E402
-from bench_tiers import reading  # noqa: E402
+from bench_tiers import read, reading  # noqa: E402
 from common import machine  # noqa: E402
 
 from its_mobile.compress.int8 import dequantize_rows, quantize_rows  # noqa: E402
 from its_mobile.compress.ternary import HIGH_PRECISION, ternarize_, ternary_names  # noqa: E402
-from its_mobile.data.dataset import EVAL_SPLITS, load  # noqa: E402
-from its_mobile.evaluate.metrics import targets  # noqa: E402
-from its_mobile.model.encoder import ctc_greedy  # noqa: E402
+from its_mobile.data.dataset import load  # noqa: E402
 from its_mobile.train.loop import load_stage_module  # noqa: E402
 from its_mobile.train.presets import PRESETS  # noqa: E402
 
@@ -55,15 +53,9 @@ def averaged(encoder: nn.Module, data) -> dict:
     return {"exact": float(np.mean([v["exact"] for v in r.values()])), "per": float(np.mean([v["per"] for v in r.values()]))}
 
 
-@torch.inference_mode()
 def correct(encoder: nn.Module, data) -> np.ndarray:
     """Whether each evaluation image (every split, in order) is read exactly."""
-    out = []
-    for split in EVAL_SPLITS:
-        images, word_ids = data.split(split)
-        phones, mask = ctc_greedy(encoder(torch.from_numpy(np.asarray(images, np.float32)).unsqueeze(1)))
-        out += [p[: int(m.sum())].tolist() == w for p, m, w in zip(phones, mask, targets(data, word_ids))]
-    return np.array(out)
+    return np.array([g == w for got, want in read(encoder, data).values() for g, w in zip(got, want)])
 
 
 def as_trained(run: Path, stem_in_8_bits: bool, preset, n_phones: int) -> nn.Module:

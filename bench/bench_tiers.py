@@ -37,18 +37,21 @@ from its_mobile.train.presets import PRESETS  # noqa: E402
 
 
 @torch.inference_mode()
-def reading(encoder, data) -> dict:
-    """Exact match and PER of an encoder on every evaluation split."""
+def read(encoder, data) -> dict[str, tuple[list, list]]:
+    """split -> (phonemes the encoder reads, the true ones) of every image of every evaluation split."""
     out = {}
     for split in EVAL_SPLITS:
         images, word_ids = data.split(split)
-        x = torch.from_numpy(np.asarray(images, np.float32)).unsqueeze(1)
-        phones, mask = ctc_greedy(encoder(x))
-        got = [p[: int(m.sum())].tolist() for p, m in zip(phones, mask)]
-        want = targets(data, word_ids)
-        out[split] = {"exact": float(np.mean([g == w for g, w in zip(got, want)])),
-                      "per": sum(edit_distance(g, w) for g, w in zip(got, want)) / sum(len(w) for w in want)}
+        phones, mask = ctc_greedy(encoder(torch.from_numpy(np.asarray(images, np.float32)).unsqueeze(1)))
+        out[split] = [p[: int(m.sum())].tolist() for p, m in zip(phones, mask)], targets(data, word_ids)
     return out
+
+
+def reading(encoder, data) -> dict:
+    """Exact match and PER of an encoder on every evaluation split."""
+    return {split: {"exact": float(np.mean([g == w for g, w in zip(got, want)])),
+                    "per": sum(edit_distance(g, w) for g, w in zip(got, want)) / sum(len(w) for w in want)}
+            for split, (got, want) in read(encoder, data).items()}
 
 
 def tier_encoder(latent, tier_name: str, preset, n: int, ternary: bool):
