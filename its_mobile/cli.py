@@ -148,6 +148,9 @@ def data(n: int, n_eval: int, n_speech: int, n_audio: int, seed: int, workers: i
                    "and pack them (packed.safetensors).")
 @click.option("--tiers", default="large,base,small", show_default=True,
               help="With --ternary: nested tiers trained together in one pass (large, base, small).")
+@click.option("--tier-weight", type=click.FloatRange(min=0), default=1.0, show_default=True,
+              help="With --ternary: weight of each smaller tier's own loss (its distillation from the "
+                   "largest tier weighs 1).")
 @click.option("--init", "init", metavar="CHECKPOINT|default",
               help="With --ternary: continue this whole model (packed or float; `default`: the embedded one) "
                    "instead of OUT's float stages; stages not named by --stage are taken from it as they are.")
@@ -158,7 +161,8 @@ def data(n: int, n_eval: int, n_speech: int, n_audio: int, seed: int, workers: i
 @_friendly
 def train(preset: str, data_dir: Path | None, out: Path, stages: tuple[str, ...], steps: int | None,
           minutes: float | None, threads: int | None, device: str, batch: int | None, lr: float | None,
-          seed: int, ternary: bool, tiers: str, init: str | None, from_float: Path | None) -> None:
+          seed: int, ternary: bool, tiers: str, tier_weight: float, init: str | None,
+          from_float: Path | None) -> None:
     """Train the acoustic model, vocoder, teacher and distilled student; assemble both models.
 
     Under torchrun (`torchrun --nproc_per_node N -m its_mobile train ...`) the ranks split
@@ -211,7 +215,7 @@ def train(preset: str, data_dir: Path | None, out: Path, stages: tuple[str, ...]
         if "teacher" in stages:
             raise BadInput("the teacher is not compressed; --ternary trains acoustic, vocoder and student")
         run = out / f"ternary-{'-'.join(chosen)}"
-        spec = Compression(source=source or out, tiers=chosen, float_student=from_float)
+        spec = Compression(source=source or out, tiers=chosen, float_student=from_float, tier_weight=tier_weight)
         for stage in stages or COMPRESSED_STAGES:
             r = run_stage(stage, data, p, run, seed=seed, compression=spec, **sizing)
             say(f"{stage} ({', '.join(chosen)}): step {r['step']}, loss {r['loss_curve'][-1][1]:.4f}, "

@@ -250,3 +250,26 @@ def test_one_stem_for_every_tier_gives_the_same_step(step):
     assert torch.allclose(shared, alone, rtol=1e-5), (shared, alone)
     for k in want:
         assert torch.allclose(got[k], want[k], rtol=1e-4, atol=1e-6), k
+
+
+def test_tier_weight_scales_only_the_smaller_tiers_own_loss():
+    """--tier-weight w: the step's loss is large's + w x small's own + small's distillation from large."""
+    from its_mobile.constants import EOS, MAX_PHONES
+    from its_mobile.train.loop import StepLoss, build, stage_loss
+    from its_mobile.train.presets import PRESETS
+
+    preset, n = PRESETS["tiny"], 12
+    torch.manual_seed(0)
+    network = build("student", preset, n)
+    tiers = {name: build("student", preset, n, tier) for name, tier in TIERS.items()}
+    ternary = set(ternary_names(network, "encoder."))
+    phones = torch.full((2, MAX_PHONES), EOS)
+    phones[0, :3], phones[1, :2] = torch.tensor([3, 4, 5]), torch.tensor([6, 7])
+    batch = {"pixels": _pixels(), "phones": phones}
+    with torch.no_grad():
+        loss = {w: StepLoss("student", network, tiers, ternary, w)(batch, 0) for w in (0.0, 0.5, 1.0)}
+        own, _ = stage_loss("student", partial(tier_forward, network, tiers["base"], ternary),
+                            {**batch, "tokens": batch["pixels"]})
+    assert own > 0
+    torch.testing.assert_close(loss[1.0] - loss[0.0], own, rtol=1e-4, atol=1e-6)
+    torch.testing.assert_close(loss[0.5], (loss[0.0] + loss[1.0]) / 2, rtol=1e-5, atol=1e-6)
