@@ -10,7 +10,8 @@ data, for the same steps and schedule; only the tiers trained differ.
 
 Writes bench/results/alone.json. With `--from-float FLOAT` in every run they all start from
 (and are distilled towards) that float student instead; write those to --out
-bench/results/alone_from_float.json.
+bench/results/alone_from_float.json. `--runs` takes several directories, e.g. one-pass runs
+with different `--tier-weight`s (bench/results/tier_weight.json).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from its_mobile.train.presets import PRESETS  # noqa: E402
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, required=True)
-    ap.add_argument("--runs", type=Path, required=True)
+    ap.add_argument("--runs", type=Path, nargs="+", required=True)
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "alone.json")
     ap.add_argument("--note", default="", help="how the runs were trained, if the command above does not say")
     args = ap.parse_args()
@@ -43,12 +44,14 @@ def main() -> None:
     data, preset = load(args.data), PRESETS["full"]
     n = len(data.meta["inventory"])
     rows, runs = [], {}
-    for run in sorted(args.runs.glob("ternary-*")):
-        tiers = run.name.removeprefix("ternary-").split("-")
+    for run in sorted(r for d in args.runs for r in d.glob("ternary-*")):
+        record = run_record(run)
         latent = load_stage_module(run, "student", preset, n)
-        runs[run.name] = run_record(run)
-        for tier in tiers:
-            rows.append({"trained": "all in one pass" if len(tiers) > 1 else "alone", "tier": tier,
+        runs[f"{run.parent.name}/{run.name}"] = record
+        trained = "alone" if len(record["tiers"]) == 1 else "all in one pass" + (
+            "" if record["tier_weight"] == 1 else f", tier weight {record['tier_weight']:g}")
+        for tier in record["tiers"]:
+            rows.append({"trained": trained, "tier": tier,
                          "reading": reading(tier_encoder(latent, tier, preset, n, True), data)})
     result = {"machine": machine(), "rows": rows, "runs": runs, "note": args.note}
     args.out.write_text(json.dumps(result, indent=1))
