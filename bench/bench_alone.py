@@ -48,8 +48,9 @@ def main() -> None:
         record = run_record(run)
         latent = load_stage_module(run, "student", preset, n)
         runs[f"{run.parent.name}/{run.name}"] = record
-        trained = "alone" if len(record["tiers"]) == 1 else "all in one pass" + (
-            "" if record["tier_weight"] == 1 else f", tier weight {record['tier_weight']:g}")
+        trained = "alone" if len(record["tiers"]) == 1 else "all in one pass" + "".join(
+            f", {label} {record[key]:g}" for key, label in (("tier_weight", "tier weight"), ("kl_weight", "KL weight"))
+            if record[key] != 1)
         for tier in record["tiers"]:
             rows.append({"trained": trained, "tier": tier,
                          "reading": reading(tier_encoder(latent, tier, preset, n, True), data)})

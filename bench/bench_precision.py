@@ -57,7 +57,8 @@ def run_record(run: Path) -> dict:
     return {k: info[k] for k in ("step", "samples", "seconds", "cpu_seconds", "schedule")} | \
         {"tiers": list(info.get("tiers", {})), "ternary": info.get("ternary", False),
          "student": info["dims"]["student"], "from_float": "float_student" in info,
-         "tier_weight": info.get("tier_weight", 1.0)}  # 1 before it could be chosen
+         # 1 before they could be chosen
+         "tier_weight": info.get("tier_weight", 1.0), "kl_weight": info.get("kl_weight", 1.0)}
 
 
 def compare(data_dir: Path, float_run: Path, ternary_run: Path, start: Path | None = None) -> dict:

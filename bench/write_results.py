@@ -498,7 +498,7 @@ def main() -> None:
     out += tiers_section(load("tiers"))
     out += tier_cost_section(load("tier_cost"))
     out += sensitivity_section(load("sensitivity"))
-    for name in ("alone", "alone_from_float", "tier_weight"):
+    for name in ("alone", "alone_from_float", "tier_weight", "kl_weight"):
         out += alone_section(load(name))
     out += continued_section(load("continued"))
     for name in ("precision", "precision_from_float", "precision_from_float_large_alone"):

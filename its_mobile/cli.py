@@ -150,7 +150,9 @@ def data(n: int, n_eval: int, n_speech: int, n_audio: int, seed: int, workers: i
               help="With --ternary: nested tiers trained together in one pass (large, base, small).")
 @click.option("--tier-weight", type=click.FloatRange(min=0), default=1.0, show_default=True,
               help="With --ternary: weight of each smaller tier's own loss (its distillation from the "
-                   "largest tier weighs 1).")
+                   "largest tier weighs --kl-weight).")
+@click.option("--kl-weight", type=click.FloatRange(min=0), default=1.0, show_default=True,
+              help="With --ternary: weight of each smaller tier's distillation (KL) from the largest tier.")
 @click.option("--init", "init", metavar="CHECKPOINT|default",
               help="With --ternary: continue this whole model (packed or float; `default`: the embedded one) "
                    "instead of OUT's float stages; stages not named by --stage are taken from it as they are.")
@@ -161,7 +163,7 @@ def data(n: int, n_eval: int, n_speech: int, n_audio: int, seed: int, workers: i
 @_friendly
 def train(preset: str, data_dir: Path | None, out: Path, stages: tuple[str, ...], steps: int | None,
           minutes: float | None, threads: int | None, device: str, batch: int | None, lr: float | None,
-          seed: int, ternary: bool, tiers: str, tier_weight: float, init: str | None,
+          seed: int, ternary: bool, tiers: str, tier_weight: float, kl_weight: float, init: str | None,
           from_float: Path | None) -> None:
     """Train the acoustic model, vocoder, teacher and distilled student; assemble both models.
 
@@ -215,7 +217,8 @@ def train(preset: str, data_dir: Path | None, out: Path, stages: tuple[str, ...]
         if "teacher" in stages:
             raise BadInput("the teacher is not compressed; --ternary trains acoustic, vocoder and student")
         run = out / f"ternary-{'-'.join(chosen)}"
-        spec = Compression(source=source or out, tiers=chosen, float_student=from_float, tier_weight=tier_weight)
+        spec = Compression(source=source or out, tiers=chosen, float_student=from_float,
+                           tier_weight=tier_weight, kl_weight=kl_weight)
         for stage in stages or COMPRESSED_STAGES:
             r = run_stage(stage, data, p, run, seed=seed, compression=spec, **sizing)
             say(f"{stage} ({', '.join(chosen)}): step {r['step']}, loss {r['loss_curve'][-1][1]:.4f}, "

@@ -252,10 +252,11 @@ def test_one_stem_for_every_tier_gives_the_same_step(step):
         assert torch.allclose(got[k], want[k], rtol=1e-4, atol=1e-6), k
 
 
-def test_tier_weight_scales_only_the_smaller_tiers_own_loss():
-    """--tier-weight w: the step's loss is large's + w x small's own + small's distillation from large."""
+def test_tier_and_kl_weights_scale_the_smaller_tiers_own_loss_and_its_distillation():
+    """--tier-weight w --kl-weight k: the step's loss is large's + w x small's own + k x small's
+    distillation from large."""
     from its_mobile.constants import EOS, MAX_PHONES
-    from its_mobile.train.loop import StepLoss, build, stage_loss
+    from its_mobile.train.loop import StepLoss, build, stage_loss, tier_distill
     from its_mobile.train.presets import PRESETS
 
     preset, n = PRESETS["tiny"], 12
@@ -266,10 +267,16 @@ def test_tier_weight_scales_only_the_smaller_tiers_own_loss():
     phones = torch.full((2, MAX_PHONES), EOS)
     phones[0, :3], phones[1, :2] = torch.tensor([3, 4, 5]), torch.tensor([6, 7])
     batch = {"pixels": _pixels(), "phones": phones}
+    weights = [(0.0, 0.0), (0.5, 0.0), (1.0, 0.0), (0.0, 1.0), (0.0, 0.3)]
     with torch.no_grad():
-        loss = {w: StepLoss("student", network, tiers, ternary, w)(batch, 0) for w in (0.0, 0.5, 1.0)}
-        own, _ = stage_loss("student", partial(tier_forward, network, tiers["base"], ternary),
-                            {**batch, "tokens": batch["pixels"]})
-    assert own > 0
-    torch.testing.assert_close(loss[1.0] - loss[0.0], own, rtol=1e-4, atol=1e-6)
-    torch.testing.assert_close(loss[0.5], (loss[0.0] + loss[1.0]) / 2, rtol=1e-5, atol=1e-6)
+        # Step 1 trains `small`: in the tiny preset `base` keeps every block, so it equals `large`.
+        loss = {wk: StepLoss("student", network, tiers, ternary, *wk)(batch, 1) for wk in weights}
+        inputs = {**batch, "tokens": batch["pixels"]}
+        own, small = stage_loss("student", partial(tier_forward, network, tiers["small"], ternary), inputs)
+        _, large = stage_loss("student", partial(tier_forward, network, tiers["large"], ternary), inputs)
+        kl = tier_distill("student", small, large)
+    assert own > 0 and kl > 0
+    torch.testing.assert_close(loss[1.0, 0.0] - loss[0.0, 0.0], own, rtol=1e-4, atol=1e-6)
+    torch.testing.assert_close(loss[0.5, 0.0], (loss[0.0, 0.0] + loss[1.0, 0.0]) / 2, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(loss[0.0, 1.0] - loss[0.0, 0.0], kl, rtol=1e-3, atol=1e-6)
+    torch.testing.assert_close(loss[0.0, 0.3] - loss[0.0, 0.0], 0.3 * kl, rtol=1e-3, atol=1e-6)

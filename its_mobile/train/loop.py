@@ -59,6 +59,9 @@ class Compression:
     # The seed weights the sub-networks' losses. Here 0.5 and 0 cost the smaller tiers and gained
     # `large` nothing beyond noise (bench/results/tier_weight.json), so 1 stays the default.
     tier_weight: float = 1.0
+    # Weight of each smaller tier's distillation (KL) from the largest. Their own losses already
+    # distil from the float student, so this term may be spared the shared weights' `large`.
+    kl_weight: float = 1.0
 
     def start(self, stage: str) -> Path:
         """Where `stage` starts: the float student's run for the student when given, else source."""
@@ -164,14 +167,14 @@ def tier_distill(stage: str, small: torch.Tensor, large: torch.Tensor) -> torch.
 
 
 def step_loss(stage: str, large: Callable, batch: dict, smaller: Callable | None = None,
-              weight: float = 1.0) -> torch.Tensor:
+              weight: float = 1.0, kl_weight: float = 1.0) -> torch.Tensor:
     """The largest tier's loss, plus a smaller tier's loss (times `weight`) and its distillation
-    from the largest."""
+    from the largest (times `kl_weight`)."""
     loss, out = stage_loss(stage, large, batch)
     if smaller is None:
         return loss
     small_loss, small = stage_loss(stage, smaller, batch)
-    return loss + weight * small_loss + tier_distill(stage, small, out.detach())
+    return loss + weight * small_loss + kl_weight * tier_distill(stage, small, out.detach())
 
 
 class StepLoss(nn.Module):
@@ -180,13 +183,14 @@ class StepLoss(nn.Module):
 
     `tiers` maps each tier's name to a module of its shapes (largest first), whose weights are
     cut from `network`'s, the `ternary` ones fake-quantized once a step; every step trains the
-    largest and, in turn, one smaller tier, whose own loss weighs `weight`. Without tiers,
-    `network` trains as it is."""
+    largest and, in turn, one smaller tier, whose own loss weighs `weight` and its distillation
+    from the largest `kl_weight`. Without tiers, `network` trains as it is."""
 
     def __init__(self, stage: str, network: nn.Module, tiers: dict[str, nn.Module], ternary: set[str],
-                 weight: float = 1.0):
+                 weight: float = 1.0, kl_weight: float = 1.0):
         super().__init__()
-        self.stage, self.network, self.ternary, self.weight = stage, network, ternary, weight
+        self.stage, self.network, self.ternary = stage, network, ternary
+        self.weight, self.kl_weight = weight, kl_weight
         self.tiers = tiers  # a plain dict: their parameters are shape holders, not trained
 
     def forward(self, batch: dict, step: int) -> torch.Tensor:
@@ -201,7 +205,7 @@ class StepLoss(nn.Module):
         weights = fake_quantized(self.network, self.ternary)
         if not image:
             return step_loss(self.stage, partial(run_tier, large, weights), batch,
-                             None if small is None else partial(run_tier, small, weights), self.weight)
+                             None if small is None else partial(run_tier, small, weights), self.weight, self.kl_weight)
         # What both tiers compute alike runs once: the stem, and the leading blocks they share.
         k = 0 if small is None else shared_blocks(large, small)
         batch = {**batch, "tokens": run_tier(large, weights, batch["pixels"], k, method="embed")}
@@ -209,7 +213,8 @@ class StepLoss(nn.Module):
         def read(tier: nn.Module) -> Callable:
             return lambda tokens: run_tier(tier, weights, tokens, k, method="read")
 
-        return step_loss(self.stage, read(large), batch, None if small is None else read(small), self.weight)
+        return step_loss(self.stage, read(large), batch, None if small is None else read(small), self.weight,
+                         self.kl_weight)
 
 
 def _lr(spec: StageSpec, step: int) -> float:
@@ -326,9 +331,9 @@ def run_stage(
         # teaches its ternary self.
         teacher = load_stage_module(compression.start(stage), "student", preset, n_phones).to(device)
     autocast = torch.autocast("cuda", torch.bfloat16, enabled=torch.device(device).type == "cuda")
-    weight = 1.0 if compression is None else compression.tier_weight
+    weights = (1.0, 1.0) if compression is None else (compression.tier_weight, compression.kl_weight)
     step_loss_of = distributed.wrap(StepLoss(stage, module, *_tiers(stage, module, preset, n_phones, compression, device),
-                                             weight), ranks, device)
+                                             *weights), ranks, device)
     batches = Batches(data, stage, preset, seed)
     module.train()
     start, cpu_start, last_save = time.time(), time.process_time(), time.time()
@@ -342,7 +347,8 @@ def run_stage(
         record["seconds"] = base_seconds + time.time() - start
         record["cpu_seconds"] = base_cpu + time.process_time() - cpu_start
         extra = {} if compression is None else {"tiers": {k: t.to_json() for k, t in compression.tiers.items()},
-                                                 "ternary": compression.ternary, "tier_weight": compression.tier_weight}
+                                                 "ternary": compression.ternary, "tier_weight": compression.tier_weight,
+                                                 "kl_weight": compression.kl_weight}
         if stage == "student" and compression is not None and compression.float_student is not None:
             extra["float_student"] = str(compression.float_student)
         _save_stage(path, module, opt, {**record, "dims": dims_json(stage, preset, n_phones), **extra})
