@@ -191,8 +191,9 @@ def alone_section(r: dict | None) -> list[str]:
     student = student_words(run) if "student" in run else "Measured on the 48-wide student, before it was widened."
     out = ["### Each tier trained with the others or alone (`python bench/bench_alone.py`)", "",
            f"Machine: {r['machine']}", "",
-           f"{student} Ternary runs from {start}, the same data and schedule ({_schedule_words(run)}, one thread); "
-           "one trains every tier in one pass, the others one tier alone. Reading accuracy on the same 200 images "
+           f"{student} Ternary runs from {start}, the same data and schedule ({_schedule_words(run)})"
+           + ("; one trains every tier in one pass, the others one tier alone. " if len(r["runs"]) > 1 else ". ")
+           + "Reading accuracy on the same 200 images "
            "per split; the average is over the four splits (800 images: its standard error is about 1.7 points). "
            + r.get("note", ""), "",
            "| tier | trained | exact iv clean / noisy | exact oov clean / noisy | average exact | average PER |",
@@ -208,6 +209,8 @@ def alone_section(r: dict | None) -> list[str]:
     verdicts = [f"`{tier}` {trained} {pct(acc)} against {pct(avg[(tier, 'alone')])} alone "
                 f"({yes(acc >= avg[(tier, 'alone')])})"
                 for (tier, trained), acc in avg.items() if trained != "alone" and (tier, "alone") in avg]
+    if not verdicts:
+        return out + [""]
     return out + ["", "At least as accurate trained with the others as alone (average exact): " + "; ".join(verdicts) + ".", ""]
 
 
@@ -498,7 +501,7 @@ def main() -> None:
     out += tiers_section(load("tiers"))
     out += tier_cost_section(load("tier_cost"))
     out += sensitivity_section(load("sensitivity"))
-    for name in ("alone", "alone_from_float", "tier_weight", "kl_weight"):
+    for name in ("alone", "alone_from_float", "tier_weight", "kl_weight", "alone_seed"):
         out += alone_section(load(name))
     out += continued_section(load("continued"))
     for name in ("precision", "precision_from_float", "precision_from_float_large_alone"):
