@@ -11,7 +11,8 @@ data, for the same steps and schedule; only the tiers trained differ.
 Writes bench/results/alone.json. With `--from-float FLOAT` in every run they all start from
 (and are distilled towards) that float student instead; write those to --out
 bench/results/alone_from_float.json. `--runs` takes several directories, e.g. one-pass runs
-with different `--tier-weight`s (bench/results/tier_weight.json).
+with different `--tier-weight`s (bench/results/tier_weight.json); runs that differ by `--seed`
+are labelled with it.
 """
 
 from __future__ import annotations
@@ -43,14 +44,15 @@ def main() -> None:
     torch.set_num_threads(1)
     data, preset = load(args.data), PRESETS["full"]
     n = len(data.meta["inventory"])
+    records = {run: run_record(run) for run in sorted(r for d in args.runs for r in d.glob("ternary-*"))}
+    seeds = {record["seed"] for record in records.values()}
     rows, runs = [], {}
-    for run in sorted(r for d in args.runs for r in d.glob("ternary-*")):
-        record = run_record(run)
+    for run, record in records.items():
         latent = load_stage_module(run, "student", preset, n)
         runs[f"{run.parent.name}/{run.name}"] = record
-        trained = "alone" if len(record["tiers"]) == 1 else "all in one pass" + "".join(
+        trained = ("alone" if len(record["tiers"]) == 1 else "all in one pass" + "".join(
             f", {label} {record[key]:g}" for key, label in (("tier_weight", "tier weight"), ("kl_weight", "KL weight"))
-            if record[key] != 1)
+            if record[key] != 1)) + (f", seed {record['seed']}" if len(seeds) > 1 else "")
         for tier in record["tiers"]:
             rows.append({"trained": trained, "tier": tier,
                          "reading": reading(tier_encoder(latent, tier, preset, n, True), data)})

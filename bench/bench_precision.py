@@ -58,7 +58,8 @@ def run_record(run: Path) -> dict:
         {"tiers": list(info.get("tiers", {})), "ternary": info.get("ternary", False),
          "student": info["dims"]["student"], "from_float": "float_student" in info,
          # 1 before they could be chosen
-         "tier_weight": info.get("tier_weight", 1.0), "kl_weight": info.get("kl_weight", 1.0)}
+         "tier_weight": info.get("tier_weight", 1.0), "kl_weight": info.get("kl_weight", 1.0),
+         "seed": info.get("seed")}  # None before it was recorded
 
 
 def compare(data_dir: Path, float_run: Path, ternary_run: Path, start: Path | None = None) -> dict:

@@ -164,7 +164,7 @@ def test_ternary_student_from_a_float_student(tiny_data, tiny_run, tiny_packed, 
     done = cli("train", "--preset", "tiny", "--data", str(tiny_data), "--out", str(tmp_path), "--ternary",
                "--tiers", "large", "--init", str(tiny_packed), "--stage", "student", "--from-float",
                str(tiny_run["dir"]), "--steps", "1", "--lr", "1e-9", "--batch", "8", "--tier-weight", "0.5",
-               "--kl-weight", "0.3")
+               "--kl-weight", "0.3", "--seed", "3")
     assert done.returncode == 0, done.stderr
     after, info = checkpoint.load_model(tmp_path / "ternary-large" / "packed.safetensors")
     float_student = load_stage_module(tiny_run["dir"], "student", preset, len(data.meta["inventory"]))
@@ -179,13 +179,14 @@ def test_ternary_student_from_a_float_student(tiny_data, tiny_run, tiny_packed, 
             torch.testing.assert_close(value, before[name], rtol=1e-6, atol=1e-7)
     assert info["training"]["float_student"]["step"] == tiny_run["records"]["student"]["step"]
 
-    batch = Batches(data, "student", preset, seed=0)(0, 8)
+    batch = Batches(data, "student", preset, seed=3)(0, 8)
     with torch.no_grad():
         expected = distill(after.encoder(batch["pixels"]), float_student(batch["pixels"]), batch["phones"])
     _, stage = checkpoint.load(tmp_path / "ternary-large" / "student.safetensors")
     assert stage["loss_curve"][0][1] == pytest.approx(float(expected), rel=2e-2)
     # recorded, though one tier has no smaller one to weigh
     assert (stage["tier_weight"], stage["kl_weight"]) == (0.5, 0.3)
+    assert stage["seed"] == 3
 
 
 def test_from_float_is_refused_without_a_float_student(tiny_data, tiny_packed, tmp_path):

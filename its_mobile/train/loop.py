@@ -352,7 +352,8 @@ def run_stage(
                                                  "kl_weight": compression.kl_weight}
         if stage == "student" and compression is not None and compression.float_student is not None:
             extra["float_student"] = str(compression.float_student)
-        _save_stage(path, module, opt, {**record, "dims": dims_json(stage, preset, n_phones), **extra})
+        # The seed picks the batches: runs that differ only by it tell training noise from effect.
+        _save_stage(path, module, opt, {**record, "seed": seed, "dims": dims_json(stage, preset, n_phones), **extra})
 
     while record["step"] < spec.steps:
         step = record["step"]
