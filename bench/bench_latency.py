@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from common import machine
+
 from its_mobile.checkpoint import load_model
 from its_mobile.constants import HOP, SAMPLE_RATE
 from its_mobile.data.render import find_fonts, render
@@ -57,6 +59,7 @@ def main() -> None:
     out = {k: {"p50_ms": float(np.percentile(v, 50)), "p90_ms": float(np.percentile(v, 90))} for k, v in res.items()}
     out["audio_seconds"] = seconds
     out["rtf"] = out["whole"]["p50_ms"] / 1000 / seconds
+    out["machine"] = machine()
     print(json.dumps(out, indent=1))
     (Path(__file__).parent / "results" / "latency.json").write_text(json.dumps(out, indent=1))
 

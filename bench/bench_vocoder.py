@@ -16,6 +16,8 @@ import time
 import numpy as np
 import torch
 
+from common import machine
+
 from its_mobile.checkpoint import load_model
 from its_mobile.constants import HOP, MAX_FRAMES, N_FFT, SAMPLE_RATE
 from its_mobile.data import espeak, lexicon
@@ -84,7 +86,7 @@ def main() -> None:
         mcd = np.mean([speech_distances(w, r)[1] for w, r in zip(wavs, refs)])
         rows[name] = {"ms_p50": float(np.median(times)), "mcd_db": float(mcd), "asr": float(acc),
                       "intelligibility": float(acc / acc_ref)}
-    print(json.dumps({"n": len(words), "asr_espeak": float(acc_ref), "grammar": len(vocab), "options": rows}, indent=1))
+    print(json.dumps({"machine": machine(), "n": len(words), "asr_espeak": float(acc_ref), "grammar": len(vocab), "options": rows}, indent=1))
 
 
 if __name__ == "__main__":

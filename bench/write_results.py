@@ -31,8 +31,12 @@ def num(x, f=".2f") -> str:
     return "-" if x is None else format(x, f)
 
 
+def machine_line(r: dict) -> list[str]:
+    return [f"Machine: {r['machine']}", ""]
+
+
 def eval_table(ev: dict, title: str) -> list[str]:
-    lines = [f"### {title} ({ev['params']:,} parameters)", "",
+    lines = [f"### {title} ({ev['params']:,} parameters)", "", *machine_line(ev),
              "| split | n | exact | PER | duration err (ms) | mel L1 | MCD (dB) | ASR model / espeak-ng | intelligibility |",
              "|---|---|---|---|---|---|---|---|---|"]
     for s in ev["splits"]:
@@ -263,7 +267,7 @@ def export_section(e: dict | None) -> list[str]:
     if not e:
         return []
     status = {(a["format"], a["weights"]): a for a in e["parity"]["artifacts"]}
-    out = ["## Export and parity", "", f"`{e['command']}`", "",
+    out = ["## Export and parity", "", *machine_line(e), f"`{e['command']}`", "",
            "bits per ternary weight = 8 x (artifact bytes - bytes of every non-ternary tensor the file stores, "
            "at the backend's float width) / ternary weights; format overhead counts against it. The iSTFT basis "
            "and window envelope are stored in every file but the packed .pte, whose `init` computes them.", "",
@@ -461,13 +465,14 @@ def targets_section(default: dict, teacher: dict, lat: dict, voc: dict | None) -
 
 
 def main() -> None:
-    out = ["# Benchmark results", "", f"Machine and versions: {machine()}", "",
+    out = ["# Benchmark results", "",
            "Every number below was measured by the script named beside it and is read from",
-           "`bench/results/*.json` by `bench/write_results.py`; rerun a script to refresh its part.", ""]
+           "`bench/results/*.json` by `bench/write_results.py`; rerun a script to refresh its part.",
+           "Each section names the machine, versions and commit it was measured on.", ""]
     train = load("training")
     if train:
         out += ["## Training of the float model (`its-mobile train --preset full`; the packed default is fine-tuned from it, see Compression)", "",
-                "| stage | steps | samples seen | wall s | CPU s | first loss | last loss |", "|---|---|---|---|---|---|---|"]
+                *machine_line(train), "| stage | steps | samples seen | wall s | CPU s | first loss | last loss |", "|---|---|---|---|---|---|---|"]
         for stage, r in train["stages"].items():
             out.append(f"| {stage} | {r['step']} | {r['samples']:,} | {r['seconds']:.0f} | {r['cpu_seconds']:.0f} "
                        f"| {r['loss_curve'][0][1]:.3f} | {r['loss_curve'][-1][1]:.3f} |")
@@ -483,7 +488,7 @@ def main() -> None:
                 "accuracy on the model's audio / on espeak-ng's audio of the same words.", ""]
     lat = load("latency")
     if lat:
-        out += ["## Latency, one word, one host thread (`python bench/bench_latency.py`)", "",
+        out += ["## Latency, one word, one host thread (`python bench/bench_latency.py`)", "", *machine_line(lat),
                 "| part | p50 ms | p90 ms |", "|---|---|---|"]
         for k, v in lat.items():
             if isinstance(v, dict):
@@ -491,7 +496,7 @@ def main() -> None:
         out += ["", f"Real-time factor {lat['rtf']:.3f} ({lat['audio_seconds']:.2f} s of audio for \"reading\").", ""]
     voc = load("vocoder")
     if voc:
-        out += ["## Vocoder options (`python bench/bench_vocoder.py --n 150`)", "",
+        out += ["## Vocoder options (`python bench/bench_vocoder.py --n 150`)", "", *machine_line(voc),
                 f"espeak-ng's log-mel of {voc['n']} OOV words in, one thread; pocketsphinx on espeak-ng's own audio: "
                 f"{pct(voc['asr_espeak'])} ({voc['grammar']}-word grammar).", "",
                 "| vocoder | p50 ms per word | MCD (dB) | ASR | intelligibility |", "|---|---|---|---|---|"]
