@@ -6,13 +6,10 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).parent))
-from common import machine  # noqa: E402
 
 HERE = Path(__file__).parent
 R = HERE / "results"
@@ -186,6 +183,10 @@ def tier_cost_section(c: dict | None) -> list[str]:
                   f"{'met' if ratio <= 1.5 else 'not met'}).", ""]
 
 
+def _alone(trained: str) -> bool:
+    return trained.split(",")[0] == "alone"  # "alone, seed 4" when runs differ by seed
+
+
 def alone_section(r: dict | None) -> list[str]:
     if not r:
         return []
@@ -204,18 +205,17 @@ def alone_section(r: dict | None) -> list[str]:
            "|---|---|---|---|---|---|"]
     avg = {}
     order = ("large", "base", "small")
-    alone = lambda trained: trained.split(",")[0] == "alone"  # "alone, seed 4" when seeds differ
-    for row in sorted(r["rows"], key=lambda row: (order.index(row["tier"]), alone(row["trained"]), row["trained"])):
+    for row in sorted(r["rows"], key=lambda row: (order.index(row["tier"]), _alone(row["trained"]), row["trained"])):
         a = row["reading"]
         avg[(row["tier"], row["trained"])] = float(np.mean([v["exact"] for v in a.values()]))
         out.append(f"| {row['tier']} | {row['trained']} | {pct(a['eval_iv_clean']['exact'])} / {pct(a['eval_iv_noisy']['exact'])} "
                    f"| {pct(a['eval_oov_clean']['exact'])} / {pct(a['eval_oov_noisy']['exact'])} "
                    f"| {pct(avg[(row['tier'], row['trained'])])} | {pct(np.mean([v['per'] for v in a.values()]))} |")
-    alone_avg = {tier: float(np.mean([acc for (t, trained), acc in avg.items() if t == tier and alone(trained)]))
-                 for tier in {t for t, trained in avg if alone(trained)}}  # over the seeds trained alone
+    alone_avg = {tier: float(np.mean([acc for (t, trained), acc in avg.items() if t == tier and _alone(trained)]))
+                 for tier in {t for t, trained in avg if _alone(trained)}}  # over the seeds trained alone
     verdicts = [f"`{tier}` {trained} {pct(acc)} against {pct(alone_avg[tier])} alone "
                 f"({yes(acc >= alone_avg[tier])})"
-                for (tier, trained), acc in avg.items() if not alone(trained) and tier in alone_avg]
+                for (tier, trained), acc in avg.items() if not _alone(trained) and tier in alone_avg]
     if not verdicts:
         return out + [""]
     return out + ["", "At least as accurate trained with the others as alone (average exact): " + "; ".join(verdicts) + ".", ""]
