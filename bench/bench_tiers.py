@@ -37,21 +37,26 @@ from its_mobile.train.presets import PRESETS  # noqa: E402
 
 
 @torch.inference_mode()
+def read_images(encoder, data, images, word_ids) -> tuple[list, list]:
+    """(phonemes the encoder reads, the true ones) of each image."""
+    phones, mask = ctc_greedy(encoder(torch.from_numpy(np.asarray(images, np.float32)).unsqueeze(1)))
+    return [p[: int(m.sum())].tolist() for p, m in zip(phones, mask)], targets(data, word_ids)
+
+
 def read(encoder, data) -> dict[str, tuple[list, list]]:
     """split -> (phonemes the encoder reads, the true ones) of every image of every evaluation split."""
-    out = {}
-    for split in EVAL_SPLITS:
-        images, word_ids = data.split(split)
-        phones, mask = ctc_greedy(encoder(torch.from_numpy(np.asarray(images, np.float32)).unsqueeze(1)))
-        out[split] = [p[: int(m.sum())].tolist() for p, m in zip(phones, mask)], targets(data, word_ids)
-    return out
+    return {split: read_images(encoder, data, *data.split(split)) for split in EVAL_SPLITS}
+
+
+def scores(got: list, want: list) -> dict:
+    """Exact match and PER of read phonemes against the true ones."""
+    return {"exact": float(np.mean([g == w for g, w in zip(got, want)])),
+            "per": sum(edit_distance(g, w) for g, w in zip(got, want)) / sum(len(w) for w in want)}
 
 
 def reading(encoder, data) -> dict:
     """Exact match and PER of an encoder on every evaluation split."""
-    return {split: {"exact": float(np.mean([g == w for g, w in zip(got, want)])),
-                    "per": sum(edit_distance(g, w) for g, w in zip(got, want)) / sum(len(w) for w in want)}
-            for split, (got, want) in read(encoder, data).items()}
+    return {split: scores(got, want) for split, (got, want) in read(encoder, data).items()}
 
 
 def tier_encoder(latent, tier_name: str, preset, n: int, ternary: bool):

@@ -221,6 +221,29 @@ def alone_section(r: dict | None) -> list[str]:
     return out + ["", "At least as accurate trained with the others as alone (average exact): " + "; ".join(verdicts) + ".", ""]
 
 
+def fit_section(f: dict | None) -> list[str]:
+    if not f:
+        return []
+    splits = list(next(iter(f["tiers"].values())))
+    spec = f["data"]
+    out = ["### Underfitting or overfitting (`python bench/bench_fit.py`)", "", *machine_line(f),
+           f"Each tier of {f['checkpoint']} reads a fixed sample of its own training images (training words, fonts "
+           f"and styles; data `--n {spec.get('n', '?'):,} --seed {spec.get('seed', '?')}`) and the evaluation splits "
+           "(fonts never trained on; OOV: words never trained on). Exact / PER.", "",
+           "| tier | " + " | ".join(splits) + " |", "|---|" + "---|" * len(splits)]
+    for tier, r in f["tiers"].items():
+        out.append(f"| {tier} | " + " | ".join(f"{pct(r[s]['exact'])} / {pct(r[s]['per'])}" for s in splits) + " |")
+    large, share = next(iter(f["tiers"].values())), f["noisy_share"]
+    held = (1 - share) * large["eval_iv_clean"]["exact"] + share * large["eval_iv_noisy"]["exact"]
+    gap = large["train (sample)"]["exact"] - held
+    train = large["train (sample)"]["exact"]
+    return out + ["", f"Largest tier: it reads {pct(train)} of its own training images exactly and {pct(held)} of "
+                      f"in-vocabulary words in unseen fonts, clean and noisy mixed as in training ({share:.0%} noisy). "
+                      f"More varied data can close at most about the {gap * 100:.1f} points between the two; "
+                      f"the {pct(1 - train)} it misses on images it trained on is underfitting, for capacity and "
+                      "training steps to win back.", ""]
+
+
 def continued_section(c: dict | None) -> list[str]:
     if not c:
         return []
@@ -512,6 +535,7 @@ def main() -> None:
     for name in ("alone", "alone_from_float", "tier_weight", "kl_weight", "alone_seed"):
         out += alone_section(load(name))
     out += continued_section(load("continued"))
+    out += fit_section(load("fit"))
     for name in ("precision", "precision_from_float", "precision_from_float_large_alone"):
         out += precision_section(load(name))
     out += export_section(load("export"))
