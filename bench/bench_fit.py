@@ -33,11 +33,10 @@ def fit(data_dir: Path, path: Path | None, n: int) -> dict:
     sample = np.sort(np.random.default_rng(0).choice(len(word_ids), size=min(n, len(word_ids)), replace=False))
     _, info = checkpoint.load(path or checkpoint.DEFAULT)
     tiers = {}
-    with torch.inference_mode():
-        for tier in checkpoint.model_tiers(info):
-            encoder = checkpoint.load_model(path, tier)[0].encoder
-            splits = {"train (sample)": read_images(encoder, data, images[sample], word_ids[sample]), **read(encoder, data)}
-            tiers[tier] = {split: {**scores(*got_want), "n": len(got_want[0])} for split, got_want in splits.items()}
+    for tier in checkpoint.model_tiers(info):
+        encoder = checkpoint.load_model(path, tier)[0].encoder
+        splits = {"train (sample)": read_images(encoder, data, images[sample], word_ids[sample]), **read(encoder, data)}
+        tiers[tier] = {split: {**scores(*got_want), "n": len(got_want[0])} for split, got_want in splits.items()}
     return {"machine": machine(), "checkpoint": str(path or "the embedded default"), "data": data.meta.get("spec", {}),
             "noisy_share": NOISY_SHARE, "tiers": tiers}
 

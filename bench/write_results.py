@@ -29,7 +29,8 @@ def num(x, f=".2f") -> str:
 
 
 def machine_line(r: dict) -> list[str]:
-    return [f"Machine: {r['machine']}", ""]
+    # eval and export JSON come from the CLI, which does not record the host
+    return [f"Machine: {r.get('machine', 'not recorded')}", ""]
 
 
 def eval_table(ev: dict, title: str) -> list[str]:
@@ -235,8 +236,8 @@ def fit_section(f: dict | None) -> list[str]:
         out.append(f"| {tier} | " + " | ".join(f"{pct(r[s]['exact'])} / {pct(r[s]['per'])}" for s in splits) + " |")
     large, share = next(iter(f["tiers"].values())), f["noisy_share"]
     held = (1 - share) * large["eval_iv_clean"]["exact"] + share * large["eval_iv_noisy"]["exact"]
-    gap = large["train (sample)"]["exact"] - held
     train = large["train (sample)"]["exact"]
+    gap = train - held
     return out + ["", f"Largest tier: it reads {pct(train)} of its own training images exactly and {pct(held)} of "
                       f"in-vocabulary words in unseen fonts, clean and noisy mixed as in training ({share:.0%} noisy). "
                       f"More varied data can close at most about the {gap * 100:.1f} points between the two; "
