@@ -2,7 +2,7 @@
 float student", in two protocols. Both start from the shipped default's student; the float run
 continues it in float, `large` alone:
 
-    python bench/bench_precision.py train-float --data D --out FLOAT --steps N --lr LR
+    python bench/bench_precision.py train-float --data D --out FLOAT --steps N --lr LR [--start EARLIER_FLOAT]
 
 Equal training: a ternary run continues the default from the same weights, on the same data,
 for the same steps and schedule; only the precision differs.
@@ -44,10 +44,12 @@ from its_mobile.train.loop import Compression, load_stage_module, run_stage  # n
 from its_mobile.train.presets import PRESETS  # noqa: E402
 
 
-def train_float(data_dir: Path, out: Path, steps: int, lr: float, minutes: float | None, threads: int = 1) -> dict:
-    """Continue the default's student in float (no ternary), `large` alone."""
+def train_float(data_dir: Path, out: Path, steps: int, lr: float, minutes: float | None, threads: int = 1,
+                start: Path = DEFAULT) -> dict:
+    """Continue a student in float (no ternary), `large` alone: the default's, or the float
+    student of an earlier train-float run (`start`, a run directory) on a fresh schedule."""
     torch.set_num_threads(threads)
-    spec = Compression(DEFAULT, {"large": TIERS["large"]}, ternary=False)
+    spec = Compression(start, {"large": TIERS["large"]}, ternary=False)
     return run_stage("student", load(data_dir), PRESETS["full"], out, compression=spec, steps=steps, lr=lr,
                      minutes=minutes)
 
@@ -90,6 +92,8 @@ def main() -> None:
     tf.add_argument("--lr", type=float, required=True)
     tf.add_argument("--minutes", type=float)
     tf.add_argument("--threads", type=int, default=1)
+    tf.add_argument("--start", type=Path, default=DEFAULT, help="an earlier train-float run to continue on a fresh "
+                    "schedule (default: the embedded default's student)")
     cp = sub.add_parser("compare", help="read both continuations and their start")
     cp.add_argument("--data", type=Path, required=True)
     cp.add_argument("--float", dest="float_run", type=Path, required=True)
@@ -99,7 +103,7 @@ def main() -> None:
                     "the embedded default")
     args = ap.parse_args()
     if args.cmd == "train-float":
-        r = train_float(args.data, args.out, args.steps, args.lr, args.minutes, args.threads)
+        r = train_float(args.data, args.out, args.steps, args.lr, args.minutes, args.threads, args.start)
         print(f"float student: step {r['step']}, loss {r['loss_curve'][-1][1]:.4f}, {r['seconds']:.0f} s")
         return
     torch.set_num_threads(1)

@@ -328,6 +328,7 @@ def evaluate(data_dir: Path, checkpoint: Path | None, tier: str | None, n: int |
     from its_mobile.checkpoint import load_model
     from its_mobile.data.dataset import load
     from its_mobile.evaluate.metrics import evaluate_model, format_table
+    from its_mobile.host import describe
 
     model, info = load_model(checkpoint, tier)
     results = evaluate_model(model, info["inventory"], load(data_dir), n=n, asr=asr)
@@ -335,7 +336,7 @@ def evaluate(data_dir: Path, checkpoint: Path | None, tier: str | None, n: int |
     if json_out:
         json_out.parent.mkdir(parents=True, exist_ok=True)
         tmp = json_out.with_name(json_out.name + ".tmp")
-        tmp.write_text(json.dumps(results, indent=1, ensure_ascii=False))
+        tmp.write_text(json.dumps({"machine": describe(), **results}, indent=1, ensure_ascii=False))
         os.replace(tmp, json_out)
 
 

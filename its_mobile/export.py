@@ -17,6 +17,7 @@ from pathlib import Path
 from its_mobile import checkpoint
 from its_mobile.compress.ternary import ternarize_, ternary_names
 from its_mobile.errors import BadInput, MissingDependency
+from its_mobile.host import describe
 from its_mobile.model.its import ITS, example_inputs
 
 REPORT = "export-report.json"
@@ -112,7 +113,7 @@ def export(formats: list[str], out_dir: Path, checkpoint_path: Path | None = Non
     # The embedded default is recorded as null, not as a path into this machine's installation,
     # so that the folder can be checked (`its-mobile parity`) on another machine.
     where = None if checkpoint_path is None else str(Path(checkpoint_path).resolve())
-    report = {"checkpoint": where, "tier": info["tier"],
+    report = {"checkpoint": where, "tier": info["tier"], "machine": describe(),
               "ternarized_at_export": info.get("kind") != "its-packed", "artifacts": artifacts}
     tmp = out_dir / (REPORT + ".tmp")
     tmp.write_text(json.dumps(report, indent=1))

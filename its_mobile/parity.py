@@ -22,6 +22,7 @@ import torch
 
 from its_mobile.errors import BadInput
 from its_mobile.export import REPORT, ternary_model
+from its_mobile.host import describe
 from its_mobile.model.its import OUTPUT_NAMES
 
 PARITY_REPORT = "parity-report.json"
@@ -148,7 +149,7 @@ def parity(path: Path, n: int | None = None, folder: Path | None = None) -> dict
         refs = [{k: v.numpy() for k, v in zip(OUTPUT_NAMES, model(torch.from_numpy(img[None])))} for img in images]
     results = [check_artifact(a, out_dir, images, refs, model) for a in artifacts]
     source = f"the images in {folder}" if folder is not None else "built-in" if n is None else f"{n} held-out"
-    out = {"source": source, "shown": shown, "images": len(images), "artifacts": results,
+    out = {"machine": describe(), "source": source, "shown": shown, "images": len(images), "artifacts": results,
            "passed": all(r["passed"] for r in results)}
     tmp = out_dir / (PARITY_REPORT + ".tmp")
     tmp.write_text(json.dumps(out, indent=1))

@@ -5,6 +5,7 @@ import numpy as np
 from its_mobile.data import espeak
 from its_mobile.data.audio import to_model_rate
 from its_mobile.evaluate.metrics import edit_distance, speech_distances
+from its_mobile.host import describe
 from tests.test_cli import cli
 
 
@@ -37,6 +38,7 @@ def test_eval_command_writes_every_split(tiny_run, tiny_data, tmp_path):
             str(out))
     assert r.returncode == 0, r.stderr
     res = json.loads(out.read_text())
+    assert res["machine"] == describe()
     assert [s["split"] for s in res["splits"]] == ["eval_iv_clean", "eval_iv_noisy", "eval_oov_clean",
                                                    "eval_oov_noisy"]
     for s in res["splits"]:

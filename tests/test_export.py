@@ -11,6 +11,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from conversion import FORMATS
+from its_mobile.host import describe
 from its_mobile.model.vocoder import fourier_basis
 
 
@@ -28,6 +29,7 @@ def test_export_report(exported):
     for fmt in FORMATS:  # packing must survive conversion: far fewer bytes than the dense twin
         assert arts[(fmt, "packed")]["bits_per_ternary_weight"] < arts[(fmt, "dense")]["bits_per_ternary_weight"] / 4
     assert not list(exported.glob(".tmp-*"))
+    assert report["machine"] == describe()  # sizes and timings read later say where they came from
     # The packed .pte computes the iSTFT basis and envelope in `init` (parity checks the
     # waveform they give): past its stored tensors (indices and the other float tensors) the
     # file has less left than that float32 basis alone would take.
@@ -54,7 +56,7 @@ def test_parity_gate(exported, tmp_path):
         assert a["status"] == "pass" and a["phoneme_agreement"] == 1.0, a
         assert a["level"] == ("numeric" if sys.platform == "darwin" else "interpreted")
         assert a["static_check"]["ok"], a["static_check"]
-    assert r.returncode == 0 and report["passed"]
+    assert r.returncode == 0 and report["passed"] and report["machine"] == describe()
     suite = ET.parse(tmp_path / "parity.xml").getroot()
     cases = {c.get("name"): c for c in suite.iter("testcase")}
     assert suite.get("tests") == str(len(report["artifacts"])) == str(len(cases)) and suite.get("failures") == "0"

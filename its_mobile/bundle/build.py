@@ -29,6 +29,7 @@ from its_mobile.bundle.archive import tree_files, write_tree, write_zip
 from its_mobile.bundle.manifest import MANIFEST_FILE, make_manifest, manifest_problems
 from its_mobile.bundle.templates import RUNTIMES, check_project, render_project
 from its_mobile.errors import BadInput, ItsError
+from its_mobile.host import cpu
 
 REPORT_JSON = "build-report.json"
 REPORT_HTML = "build-report.html"
@@ -245,8 +246,8 @@ def _build_locked(request: Request, info: dict, step: Callable[[str], None]) -> 
             "tiers": inspect_checkpoint(request.source)["tiers"],
             "allow_parity_failure": request.allow_parity_failure,
             "targets": sections,
-            "machine": {"system": platform.system(), "machine": platform.machine(), "cpus": os.cpu_count(),
-                        "python": platform.python_version()},
+            "machine": {"system": platform.system(), "machine": platform.machine(), "cpu": cpu(),
+                        "cpus": os.cpu_count(), "python": platform.python_version()},
             "seconds": round(time.perf_counter() - start, 1),
         }
         (stage / REPORT_JSON).write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n")

@@ -81,7 +81,7 @@ def write_html(report: dict, path: Path) -> None:
             f"<style>{STYLE}</style><h1>its-mobile build report</h1>"
             f"<p>its-mobile {_e(report['its_mobile_version'])}, model: {_e(report['checkpoint'])} "
             f"(sha256 <code>{report['checkpoint_sha256'][:16]}…</code>), tier <b>{_e(report['tier'])}</b>. "
-            f"Built in {report['seconds']:.0f} s on {_e(m['system'])} {_e(m['machine'])}, {m['cpus']} CPUs.</p>"
+            f"Built in {report['seconds']:.0f} s on {_e(m['system'])} {_e(m['machine'])}: {_e(m['cpu'])}.</p>"
             f"<h2>Tiers of this model</h2>{tiers}"
             + "".join(_target(t) for t in report["targets"]) + "</html>\n")
     tmp = path.with_name(path.name + ".tmp")

@@ -4,11 +4,10 @@ run (host or a device over adb) and, on request, each tier's accuracy beside its
 from __future__ import annotations
 
 import json
-import os
-import platform
 from pathlib import Path
 
 from its_mobile.errors import BadInput
+from its_mobile.host import describe
 
 
 def artifact_paths(artifacts: tuple[Path, ...], bundle: Path | None) -> list[Path]:
@@ -76,6 +75,5 @@ def profile_report(paths: list[Path], runs: int, threads: int, serial: str | Non
     if runs < 1 or threads < 1 or eval_n < 1:
         raise BadInput("--runs, --threads and --eval-n must be at least 1")
     results = [profile_one(p, runs, threads, serial, runner) for p in paths]
-    machine = serial or f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs"
-    return {"machine": machine, "runs": runs, "threads": threads, "artifacts": results,
+    return {"machine": serial or describe(), "runs": runs, "threads": threads, "artifacts": results,
             "tiers": tier_accuracy(checkpoint, eval_data, eval_n) if eval_data else None}

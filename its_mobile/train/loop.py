@@ -349,7 +349,9 @@ def run_stage(
         record["cpu_seconds"] = base_cpu + time.process_time() - cpu_start
         extra = {} if compression is None else {"tiers": {k: t.to_json() for k, t in compression.tiers.items()},
                                                  "ternary": compression.ternary, "tier_weight": compression.tier_weight,
-                                                 "kl_weight": compression.kl_weight}
+                                                 "kl_weight": compression.kl_weight,
+                                                 # what it continued: training time before it is not in this record
+                                                 "source": str(compression.source)}
         if stage == "student" and compression is not None and compression.float_student is not None:
             extra["float_student"] = str(compression.float_student)
         # The seed picks the batches: runs that differ only by it tell training noise from effect.
