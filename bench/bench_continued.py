@@ -5,7 +5,11 @@ packed file's bytes, unpacking time and each tier's latency, and what the contin
     git show REV:its_mobile/assets/default.safetensors > before.safetensors
     python bench/bench_continued.py --data D --before before.safetensors [--after AFTER]
 
-AFTER defaults to the embedded model.
+AFTER defaults to the embedded model. Evaluation splits larger than the training data's
+(`its-mobile data --n 1 --n-eval 1000 --seed S`: fresh renders, and OOV words are the same for
+every seed) tell a small change from noise:
+
+    python bench/bench_continued.py --data FRESH --before before.safetensors --out bench/results/continued_fresh.json
 """
 
 from __future__ import annotations
@@ -47,7 +51,7 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(1)
     data = load(args.data)
-    result = {"machine": machine(), "before": measure(Path(args.before), data),
+    result = {"machine": machine(), "data": data.meta["spec"], "before": measure(Path(args.before), data),
               "after": measure(Path(args.after) if args.after else None, data)}
     Path(args.out).write_text(json.dumps(result, indent=1))
     print(json.dumps({k: {t: v["reading"] for t, v in result[k]["tiers"].items()} for k in ("before", "after")}, indent=1))

@@ -222,6 +222,29 @@ def alone_section(r: dict | None) -> list[str]:
     return out + ["", "At least as accurate trained with the others as alone (average exact): " + "; ".join(verdicts) + ".", ""]
 
 
+def fresh_section(c: dict | None) -> list[str]:
+    """Before against after on evaluation splits rendered afresh, larger than the 200 per split above."""
+    if not c:
+        return []
+    spec = c["data"]
+    splits = list(next(iter(c["after"]["tiers"].values()))["reading"])
+    n = spec["n_eval"] * len(splits)
+    out = ["### Before and after on fresh images (`python bench/bench_continued.py --out "
+           "bench/results/continued_fresh.json`)", "", *machine_line(c),
+           f"{spec['n_eval']:,} images per split rendered with data seed {spec['seed']} (`its-mobile data --n-eval "
+           f"{spec['n_eval']} --seed {spec['seed']}`): other renders of in-vocabulary words in held-out fonts, and OOV "
+           f"words drawn from the held-out set (the same for every seed). Exact, averaged over the {len(splits)} splits ({n:,} images; "
+           f"a standard error of about {100 * (0.25 / n) ** 0.5:.1f} points per model).", "",
+           "| tier | before | after | change | after, per split |", "|---|---|---|---|---|"]
+    for tier, after in c["after"]["tiers"].items():
+        mean = {k: sum(r["exact"] for r in c[k]["tiers"][tier]["reading"].values()) / len(splits)
+                for k in ("before", "after")}
+        out.append(f"| {tier} | {pct(mean['before'])} | {pct(mean['after'])} | "
+                   f"{100 * (mean['after'] - mean['before']):+.1f} | "
+                   + " / ".join(pct(after["reading"][s]["exact"]) for s in splits) + " |")
+    return out + [""]
+
+
 def fit_section(f: dict | None) -> list[str]:
     if not f:
         return []
@@ -251,8 +274,8 @@ def continued_section(c: dict | None) -> list[str]:
     out = ["## The default, continued (`python bench/bench_continued.py`)", "",
            f"Machine: {c['machine']}", "",
            "The packed default before and after `its-mobile train --preset full --ternary --init default --stage student`",
-           "(all tiers in one pass, no float teacher: see the training record below); reading accuracy of each tier",
-           "on the same 200 images per split; latency of the whole tier, image -> waveform, one word, one thread (p50 of 100).", "",
+           "(all tiers in one pass: see the training record below); reading accuracy of each tier",
+           f"on the same {c.get('data', {}).get('n_eval', 200)} images per split; latency of the whole tier, image -> waveform, one word, one thread (p50 of 100).", "",
            "| model | tier | packed bytes | exact iv clean / noisy | exact oov clean / noisy | PER iv clean / noisy "
            "| PER oov clean / noisy | latency p50 ms |", "|---|---|---|---|---|---|---|---|"]
     for which in ("before", "after"):
@@ -536,6 +559,7 @@ def main() -> None:
     for name in ("alone", "alone_from_float", "tier_weight", "kl_weight", "alone_seed"):
         out += alone_section(load(name))
     out += continued_section(load("continued"))
+    out += fresh_section(load("continued_fresh"))
     out += fit_section(load("fit"))
     for name in ("precision", "precision_from_float", "precision_from_float_large_alone"):
         out += precision_section(load(name))
