@@ -61,7 +61,9 @@ def run_record(run: Path) -> dict:
          "student": info["dims"]["student"], "from_float": "float_student" in info,
          # 1 before they could be chosen
          "tier_weight": info.get("tier_weight", 1.0), "kl_weight": info.get("kl_weight", 1.0),
-         "seed": info.get("seed")}  # None before it was recorded
+         "seed": info.get("seed"),  # None before it was recorded
+         # what a compressed or float run started from: a shipped default or an earlier run
+         "continued": None if "source" not in info else "run" if Path(info["source"]).is_dir() else "default"}
 
 
 def compare(data_dir: Path, float_run: Path, ternary_run: Path, start: Path | None = None) -> dict:

@@ -105,7 +105,10 @@ def precision_section(r: dict | None) -> list[str]:
     float_run, tern = runs["float"], runs["ternary"]
     if tern.get("from_float"):
         title = "## Ternary fine-tuned from the float student (`python bench/bench_precision.py`)"
-        how = (f"The float run continues the default's student of that commit ({_schedule_words(float_run)}, `large` "
+        # A float run records its start since it could continue an earlier float run (None before).
+        start = ("the default's student of that commit" if float_run.get("continued") in (None, "default") else
+                 "the float student of an earlier float run, on a fresh schedule")
+        how = (f"The float run continues {start} ({_schedule_words(float_run)}, `large` "
                f"alone); the ternary run then starts from that float student and is distilled towards its scores "
                f"({_schedule_words(tern)}, {trained_words(tern)}): float first, then quantization-aware fine-tuning, "
                "as the compression issue describes.")
