@@ -495,7 +495,8 @@ def targets_section(default: dict, teacher: dict, lat: dict, voc: dict | None) -
     iv, iv_noisy, oov = split["eval_iv_clean"], split["eval_iv_noisy"], split["eval_oov_clean"]
     teacher_iv = {s["split"]: s for s in teacher["splits"]}["eval_iv_clean"]["exact"]
     drop = teacher_iv - iv["exact"]
-    intel = iv.get("intelligibility")
+    # The target is on the model's audio, whatever it read: every split must reach it, noisy ones too.
+    intel = [s["intelligibility"] for s in default["splits"] if s.get("intelligibility") is not None]
     vocoder_alone = voc["options"]["learned iSTFT (ours)"]["intelligibility"] if voc else None
     ratio = teacher["params"] / default["params"]
     return ["## Against the foundation issue's targets (the shipped default)", "",
@@ -508,8 +509,9 @@ def targets_section(default: dict, teacher: dict, lat: dict, voc: dict | None) -
             f"{' (the student is ahead)' if drop < 0 else ''} | {yes(drop <= 0.01)}{', vacuously' if drop < 0 else ''} |",
             f"| OOV exact >= 85%, PER <= 4% | {pct(oov['exact'])}, PER {pct(oov['per'])} "
             f"| {yes(oov['exact'] >= 0.85 and oov['per'] <= 0.04)} |",
-            f"| intelligibility >= 0.8 of espeak-ng | {num(intel)} in-vocabulary clean (vocoder alone on true mels: "
-            f"{num(vocoder_alone)}) | {yes(intel is not None and intel >= 0.8)} |",
+            f"| intelligibility >= 0.8 of espeak-ng | {num(min(intel, default=None))}-{num(max(intel, default=None))} "
+            f"over the {len(intel)} splits, {num(iv.get('intelligibility'))} in-vocabulary clean (vocoder alone on "
+            f"true mels: {num(vocoder_alone)}) | {yes(bool(intel) and min(intel) >= 0.8)} |",
             f"| <= 15 ms image -> waveform, one thread | p50 {lat['whole']['p50_ms']:.1f} ms, RTF {lat['rtf']:.3f} "
             f"| {yes(lat['whole']['p50_ms'] <= 15)} |", ""]
 
