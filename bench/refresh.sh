@@ -20,6 +20,11 @@ step() { echo "== $(date +%T) $*"; }
 step eval;           $PY -m its_mobile eval --data "$DATA" --json-out bench/results/eval_default.json
 step latency;        $PY bench/bench_latency.py > /dev/null
 step continued;      $PY bench/bench_continued.py --data "$DATA" --before "$WORK/before.safetensors" > /dev/null
+# 200 images per split cannot tell a one-point change from noise: 1,000 fresh renders per split can.
+rm -rf "$WORK/fresh"
+$PY -m its_mobile data --n 1 --n-eval 1000 --n-speech 1 --n-audio 0 --seed 11 --workers 2 --out "$WORK/fresh" > /dev/null 2>&1
+$PY bench/bench_continued.py --data "$WORK/fresh" --before "$WORK/before.safetensors" \
+    --out bench/results/continued_fresh.json > /dev/null
 step precision;      $PY bench/bench_precision.py compare --data "$DATA" --float "$FLOAT" --ternary "$TERN" \
                          --out bench/results/precision_from_float.json --start "$WORK/before.safetensors" > /dev/null
 step export;         $PY bench/bench_export.py "$WORK/export"
