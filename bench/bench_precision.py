@@ -80,7 +80,7 @@ def compare(data_dir: Path, float_run: Path, ternary_run: Path, start: Path | No
     label = "ternary, from the float" if record["from_float"] else "ternary, continued"
     rows += [{"model": label, "tier": t, "reading": reading(tier_encoder(latent, t, preset, n, True), data)}
              for t in record["tiers"]]
-    return {"machine": machine(), "rows": rows,
+    return {"machine": machine(), "data": data.meta["spec"], "rows": rows,
             "runs": {"float": run_record(float_run), "ternary": record}}
 
 

@@ -98,6 +98,12 @@ def _schedule_words(run: dict) -> str:
     return f"peak lr {sched['lr']:g}, cosine over {sched['steps']:,} steps, batch {sched['batch']}"
 
 
+def eval_words(r: dict) -> str:
+    """Which evaluation images a result read: the training data's 200 per split, or fresh renders."""
+    spec = r.get("data", {"n_eval": 200, "seed": 0})
+    return f"{spec['n_eval']:,} images per split" + (f" (fresh renders, data seed {spec['seed']})" if spec["seed"] else "")
+
+
 def precision_section(r: dict | None) -> list[str]:
     if not r:
         return []
@@ -117,8 +123,10 @@ def precision_section(r: dict | None) -> list[str]:
         how = (f"Both runs continue the default's student of that commit from the same weights, on the same data and "
                f"schedule ({_schedule_words(tern)}, one thread each, side by side); the float run trains `large` "
                f"alone, the ternary run {trained_words(tern)}.")
+    if r.get("data", {}).get("seed"):
+        title += ", on fresh renders"
     out = [title, "", f"Machine: {r['machine']}", "",
-           f"{student_words(tern)} {how} Reading accuracy on the same 200 images per split.", "",
+           f"{student_words(tern)} {how} Reading accuracy on the same {eval_words(r)}.", "",
            "| model | tier | steps | exact iv clean / noisy | exact oov clean / noisy | PER iv clean / noisy "
            "| PER oov clean / noisy |", "|---|---|---|---|---|---|---|"]
     for row in r["rows"]:
@@ -566,7 +574,7 @@ def main() -> None:
     out += continued_section(load("continued"))
     out += fresh_section(load("continued_fresh"))
     out += fit_section(load("fit"))
-    for name in ("precision", "precision_from_float", "precision_from_float_large_alone"):
+    for name in ("precision", "precision_from_float", "precision_from_float_fresh", "precision_from_float_large_alone"):
         out += precision_section(load(name))
     out += export_section(load("export"))
     out += export_latency_section(load("export_latency"))
