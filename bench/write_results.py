@@ -29,7 +29,7 @@ def num(x, f=".2f") -> str:
 
 
 def machine_line(r: dict) -> list[str]:
-    # eval and export JSON come from the CLI, which does not record the host
+    # eval and export JSON written before the CLI recorded the host have none
     return [f"Machine: {r.get('machine', 'not recorded')}", ""]
 
 
@@ -286,7 +286,7 @@ def continued_section(c: dict | None) -> list[str]:
            f"Machine: {c['machine']}", "",
            "The packed default before and after `its-mobile train --preset full --ternary --init default --stage student`",
            "(all tiers in one pass: see the training record below); reading accuracy of each tier",
-           f"on the same {c.get('data', {}).get('n_eval', 200)} images per split; latency of the whole tier, image -> waveform, one word, one thread (p50 of 100).", "",
+           f"on the same {eval_words(c)}; latency of the whole tier, image -> waveform, one word, one thread (p50 of 100).", "",
            "| model | tier | packed bytes | exact iv clean / noisy | exact oov clean / noisy | PER iv clean / noisy "
            "| PER oov clean / noisy | latency p50 ms |", "|---|---|---|---|---|---|---|---|"]
     for which in ("before", "after"):
