@@ -160,11 +160,14 @@ def data(n: int, n_eval: int, n_speech: int, n_audio: int, seed: int, workers: i
               help="With --ternary: start the ternary student from the float student of run directory RUN "
                    "and distil it towards that student's scores (float training first, then quantization-aware "
                    "fine-tuning from it); other stages come from --init or OUT.")
+@click.option("--teacher", "teacher", type=click.Path(path_type=Path), metavar="RUN",
+              help="With --ternary: distil the student towards the float student of run directory RUN "
+                   "while starting where --init or --from-float says (default: the --from-float run).")
 @_friendly
 def train(preset: str, data_dir: Path | None, out: Path, stages: tuple[str, ...], steps: int | None,
           minutes: float | None, threads: int | None, device: str, batch: int | None, lr: float | None,
           seed: int, ternary: bool, tiers: str, tier_weight: float, kl_weight: float, init: str | None,
-          from_float: Path | None) -> None:
+          from_float: Path | None, teacher: Path | None) -> None:
     """Train the acoustic model, vocoder, teacher and distilled student; assemble both models.
 
     Under torchrun (`torchrun --nproc_per_node N -m its_mobile train ...`) the ranks split
@@ -210,21 +213,24 @@ def train(preset: str, data_dir: Path | None, out: Path, stages: tuple[str, ...]
         distributed.barrier(ranks)
     data = load(data_dir)
     p = PRESETS[preset]
-    if from_float is not None:
-        _check_float_student(from_float, ternary, p, len(data.meta["inventory"]))
+    for option, run_path in (("--from-float", from_float), ("--teacher", teacher)):
+        if run_path is not None:
+            _check_float_student(option, run_path, ternary, p, len(data.meta["inventory"]))
     if ternary:
         chosen = parse_tiers(tiers)
         if "teacher" in stages:
             raise BadInput("the teacher is not compressed; --ternary trains acoustic, vocoder and student")
         run = out / f"ternary-{'-'.join(chosen)}"
-        spec = Compression(source=source or out, tiers=chosen, float_student=from_float,
+        spec = Compression(source=source or out, tiers=chosen, float_student=from_float, float_teacher=teacher,
                            tier_weight=tier_weight, kl_weight=kl_weight)
         for stage in stages or COMPRESSED_STAGES:
             r = run_stage(stage, data, p, run, seed=seed, compression=spec, **sizing)
             say(f"{stage} ({', '.join(chosen)}): step {r['step']}, loss {r['loss_curve'][-1][1]:.4f}, "
                        f"{r['seconds']:.0f} s")
         if ranks.main and (source or all((run / f"{s}.safetensors").exists() for s in COMPRESSED_STAGES)):
-            say(f"packed: {assemble_packed(run, data, p, chosen, fallback=source, float_student=from_float)}")
+            packed = assemble_packed(run, data, p, chosen, fallback=source, float_student=from_float,
+                                     teacher=spec.teacher("student"))
+            say(f"packed: {packed}")
         return
     for stage in stages or STAGES:
         r = run_stage(stage, data, p, out, seed=seed, **sizing)
@@ -234,20 +240,20 @@ def train(preset: str, data_dir: Path | None, out: Path, stages: tuple[str, ...]
             say(f"{role}: {path}")
 
 
-def _check_float_student(run: Path, ternary: bool, preset: Preset, n_phones: int) -> None:
+def _check_float_student(option: str, run: Path, ternary: bool, preset: Preset, n_phones: int) -> None:
     from its_mobile import checkpoint
     from its_mobile.train.loop import dims_json
 
     if not ternary:
-        raise BadInput("--from-float starts a ternary fine-tuning: add --ternary")
+        raise BadInput(f"{option} belongs to a ternary fine-tuning: add --ternary")
     path = run / "student.safetensors"
     if not path.is_file():
-        raise BadInput(f"--from-float: no float student in {run} (no {path.name})")
+        raise BadInput(f"{option}: no float student in {run} (no {path.name})")
     _, info = checkpoint.load(path)
     if info.get("ternary", False) or info.get("kind") != "stage":
-        raise BadInput(f"--from-float: {path} is not a float student stage")
+        raise BadInput(f"{option}: {path} is not a float student stage")
     if info.get("dims") != dims_json("student", preset, n_phones):
-        raise BadInput(f"--from-float: {path} is not the {preset.name} preset's student with this data's phonemes")
+        raise BadInput(f"{option}: {path} is not the {preset.name} preset's student with this data's phonemes")
 
 
 def _speak_inputs(images: tuple[Path, ...], text: str | None, font: Path | None):

@@ -189,14 +189,45 @@ def test_ternary_student_from_a_float_student(tiny_data, tiny_run, tiny_packed, 
     assert stage["seed"] == 3
 
 
-def test_from_float_is_refused_without_a_float_student(tiny_data, tiny_packed, tmp_path):
+@pytest.mark.parametrize("option", ["--from-float", "--teacher"])
+def test_float_run_options_are_refused_without_a_float_student(tiny_data, tiny_packed, tmp_path, option):
     base = ["train", "--preset", "tiny", "--data", str(tiny_data), "--out", str(tmp_path), "--stage", "student",
             "--init", str(tiny_packed)]
     stage_dir = tmp_path / "ternary-large"
-    for extra, message in ((["--from-float", str(tmp_path)], "add --ternary"),
-                           (["--ternary", "--from-float", str(tmp_path)], "no float student"),
-                           (["--ternary", "--from-float", str(stage_dir)], "not a float student")):
+    for extra, message in (([option, str(tmp_path)], "add --ternary"),
+                           (["--ternary", option, str(tmp_path)], "no float student"),
+                           (["--ternary", option, str(stage_dir)], "not a float student")):
         if "not a float" in message:  # a ternary stage is no float student
             assert cli(*base, "--ternary", "--tiers", "large", "--steps", "1").returncode == 0
         done = cli(*base, *extra)
         assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr, done.stderr
+        if "float student" in message:  # names the option at fault
+            assert done.stderr.startswith(f"its-mobile: error: {option}: "), done.stderr
+
+
+def test_ternary_student_continued_with_a_float_teacher(tiny_data, tiny_run, tiny_packed, tmp_path):
+    """`--teacher RUN` with `--init`: the student starts at the init's ternary weights, not at
+    RUN's float student, and is distilled towards that student's scores; the record names it."""
+    from its_mobile.train.loop import Batches, load_stage_module
+    from its_mobile.train.losses import distill
+
+    preset = PRESETS["tiny"]
+    data = load(tiny_data)
+    done = cli("train", "--preset", "tiny", "--data", str(tiny_data), "--out", str(tmp_path), "--ternary",
+               "--tiers", "large", "--init", str(tiny_packed), "--stage", "student", "--teacher",
+               str(tiny_run["dir"]), "--steps", "1", "--lr", "1e-9", "--batch", "8", "--seed", "3")
+    assert done.returncode == 0, done.stderr
+    after, info = checkpoint.load_model(tmp_path / "ternary-large" / "packed.safetensors")
+    before = checkpoint.load_model(tiny_packed)[0].state_dict()
+    for name in info["ternary"]:
+        torch.testing.assert_close(after.state_dict()[name], before[name], rtol=1e-5, atol=1e-7)
+    assert info["training"]["teacher"]["step"] == tiny_run["records"]["student"]["step"]
+    assert "float_student" not in info["training"]
+
+    float_student = load_stage_module(tiny_run["dir"], "student", preset, len(data.meta["inventory"]))
+    batch = Batches(data, "student", preset, seed=3)(0, 8)
+    with torch.no_grad():
+        expected = distill(after.encoder(batch["pixels"]), float_student(batch["pixels"]), batch["phones"])
+    _, stage = checkpoint.load(tmp_path / "ternary-large" / "student.safetensors")
+    assert stage["loss_curve"][0][1] == pytest.approx(float(expected), rel=2e-2)
+    assert stage["teacher"] == str(tiny_run["dir"])

@@ -35,10 +35,12 @@ def _whole(run_dir: Path, preset: Preset, n: int, encoder_stage: str, fallback: 
 
 
 def assemble_packed(run_dir: Path, data: Data, preset: Preset, tiers: dict[str, Tier],
-                    fallback: Path | None = None, float_student: Path | None = None) -> Path:
+                    fallback: Path | None = None, float_student: Path | None = None,
+                    teacher: Path | None = None) -> Path:
     """Write run_dir/packed.safetensors from a compressed run: ternary weights 5 per byte, with
     every tier in it (the shipped default). Stages the run lacks come from `fallback`; the
-    record names the training of the float student the ternary one started from, if any."""
+    record names the training of the float student the ternary one started from, if any, and
+    of the float student that taught it, if another."""
     trained = [s for s in COMPRESSED_STAGES if (Path(run_dir) / f"{s}.safetensors").exists()]
     record = {"preset": preset.name, "data": data.meta["spec"], "tiers": list(tiers),
               "encoder": asdict(preset.student), "stages": {s: stage_record(run_dir, s) for s in trained}}
@@ -47,6 +49,8 @@ def assemble_packed(run_dir: Path, data: Data, preset: Preset, tiers: dict[str, 
         record["continued_from"] = info.get("training", {})
     if float_student is not None:
         record["float_student"] = stage_record(float_student, "student")
+    if teacher is not None and teacher != float_student:
+        record["teacher"] = stage_record(teacher, "student")
     path = Path(run_dir) / "packed.safetensors"
     model = _whole(run_dir, preset, len(data.meta["inventory"]), "student", fallback)
     checkpoint.save_packed(path, model, data.meta["inventory"], record, tiers)

@@ -47,7 +47,7 @@ IMAGE_STAGES = ("teacher", "student")
 class Compression:
     # Where the stages start: a run directory of float stages (its float student also teaches
     # the ternary one), or a whole-model checkpoint, packed or float, to continue training
-    # (there is no float teacher then: the tiers' own distillation remains).
+    # (no float teacher then unless float_teacher names one: the tiers' own distillation remains).
     source: Path
     tiers: dict[str, Tier]  # largest first
     ternary: bool = True
@@ -55,6 +55,9 @@ class Compression:
     # towards instead, when `source` is a whole model (the other stages still come from it):
     # a float continuation of a packed model, then quantization-aware fine-tuning from it.
     float_student: Path | None = None
+    # A run directory whose float student teaches the ternary student without being its start
+    # (e.g. continuing a packed model while distilling towards a better float student).
+    float_teacher: Path | None = None
     # Weight of each smaller tier's own loss; its distillation from the largest always weighs 1.
     # The seed weights the sub-networks' losses. Here 0.5 and 0 cost the smaller tiers and gained
     # `large` nothing beyond noise (bench/results/tier_weight.json), so 1 stays the default.
@@ -67,6 +70,14 @@ class Compression:
     def start(self, stage: str) -> Path:
         """Where `stage` starts: the float student's run for the student when given, else source."""
         return self.float_student if stage == "student" and self.float_student is not None else self.source
+
+    def teacher(self, stage: str) -> Path | None:
+        """The run whose float student teaches `stage`: float_teacher, else the float run it starts from."""
+        if stage != "student":
+            return None
+        if self.float_teacher is not None:
+            return self.float_teacher
+        return self.start(stage) if Path(self.start(stage)).is_dir() else None
 
 
 def phone_mask(phones: torch.Tensor) -> torch.Tensor:
@@ -324,13 +335,14 @@ def run_stage(
     record["schedule"] = asdict(spec)  # what this (resumed) run follows: steps, batch, peak lr, warm-up
     module.to(device)
     _optimizer_to(opt, device)
+    teacher_run = None if compression is None else compression.teacher(stage)
     teacher = None
     if stage == "student" and compression is None:
         teacher = load_stage_module(run_dir, "teacher", preset, n_phones).to(device)
-    elif stage == "student" and Path(compression.start(stage)).is_dir():
+    elif teacher_run is not None:
         # The float student (20% exact here) reads far better than the teacher (8.5%), so it
         # teaches its ternary self.
-        teacher = load_stage_module(compression.start(stage), "student", preset, n_phones).to(device)
+        teacher = load_stage_module(teacher_run, "student", preset, n_phones).to(device)
     autocast = torch.autocast("cuda", torch.bfloat16, enabled=torch.device(device).type == "cuda")
     weights = (1.0, 1.0) if compression is None else (compression.tier_weight, compression.kl_weight)
     step_loss_of = distributed.wrap(StepLoss(stage, module, *_tiers(stage, module, preset, n_phones, compression, device),
@@ -354,6 +366,8 @@ def run_stage(
                                                  "source": str(compression.source)}
         if stage == "student" and compression is not None and compression.float_student is not None:
             extra["float_student"] = str(compression.float_student)
+        if teacher_run is not None:
+            extra["teacher"] = str(teacher_run)
         # The seed picks the batches: runs that differ only by it tell training noise from effect.
         _save_stage(path, module, opt, {**record, "seed": seed, "dims": dims_json(stage, preset, n_phones), **extra})
 
