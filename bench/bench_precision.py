@@ -62,8 +62,11 @@ def run_record(run: Path) -> dict:
          # 1 before they could be chosen
          "tier_weight": info.get("tier_weight", 1.0), "kl_weight": info.get("kl_weight", 1.0),
          "seed": info.get("seed"),  # None before it was recorded
-         # what a compressed or float run started from: a shipped default or an earlier run
-         "continued": None if "source" not in info else "run" if Path(info["source"]).is_dir() else "default"}
+         # what a compressed or float run started from: a packed checkpoint (e.g. the shipped
+         # default) or an earlier run's directory; read from the name, the run may have moved since
+         "continued": None if "source" not in info else
+         "checkpoint" if info["source"].endswith(".safetensors") else "run",
+         "teacher": info.get("teacher")}
 
 
 def compare(data_dir: Path, float_run: Path, ternary_run: Path, start: Path | None = None) -> dict:

@@ -27,6 +27,8 @@ $PY bench/bench_continued.py --data "$WORK/fresh" --before "$WORK/before.safeten
     --out bench/results/continued_fresh.json > /dev/null
 step precision;      $PY bench/bench_precision.py compare --data "$DATA" --float "$FLOAT" --ternary "$TERN" \
                          --out bench/results/precision_from_float.json --start "$WORK/before.safetensors" > /dev/null
+$PY bench/bench_precision.py compare --data "$WORK/fresh" --float "$FLOAT" --ternary "$TERN" \
+    --out bench/results/precision_from_float_fresh.json --start "$WORK/before.safetensors" > /dev/null
 step export;         $PY bench/bench_export.py "$WORK/export"
 step export_latency; $PY bench/bench_export_latency.py "$WORK/export" > /dev/null
 step int8;           $PY bench/bench_int8.py --n 200 > /dev/null

@@ -109,15 +109,20 @@ def precision_section(r: dict | None) -> list[str]:
         return []
     runs = r["runs"]
     float_run, tern = runs["float"], runs["ternary"]
+    # A float run records its start since it could continue an earlier float run (None before).
+    start = ("the default's student of that commit" if float_run.get("continued") != "run" else
+             "the float student of an earlier float run, on a fresh schedule")
+    float_how = f"The float run continues {start} ({_schedule_words(float_run)}, `large` alone); "
     if tern.get("from_float"):
         title = "## Ternary fine-tuned from the float student (`python bench/bench_precision.py`)"
-        # A float run records its start since it could continue an earlier float run (None before).
-        start = ("the default's student of that commit" if float_run.get("continued") in (None, "default") else
-                 "the float student of an earlier float run, on a fresh schedule")
-        how = (f"The float run continues {start} ({_schedule_words(float_run)}, `large` "
-               f"alone); the ternary run then starts from that float student and is distilled towards its scores "
+        how = (f"{float_how}the ternary run then starts from that float student and is distilled towards its scores "
                f"({_schedule_words(tern)}, {trained_words(tern)}): float first, then quantization-aware fine-tuning, "
                "as the compression issue describes.")
+    elif tern.get("teacher"):
+        title = "## Ternary continued, taught by the float student (`python bench/bench_precision.py`)"
+        how = (f"{float_how}the ternary run continues an earlier packed model (the runs before it are listed under "
+               f"\"The default, continued\") and is distilled towards that float student's scores "
+               f"({_schedule_words(tern)}, {trained_words(tern)}).")
     else:
         title = "## Ternary against float at equal training (`python bench/bench_precision.py`)"
         how = (f"Both runs continue the default's student of that commit from the same weights, on the same data and "
@@ -145,7 +150,8 @@ def precision_section(r: dict | None) -> list[str]:
             f"float {pct(mean['float'])}: {abs(gap) * 100:.1f} points {'behind' if gap > 0 else 'ahead'} "
             f"(target: within 1.5, {yes(gap <= 0.015)}); PER {pct(per['ternary'])} against "
             f"{pct(per['float'])} (target: within 1 point, {yes(gap_per <= 0.01)}). "
-            f"CPU time: float {float_run['cpu_seconds'] / 3600:.2f} h, ternary {tern['cpu_seconds'] / 3600:.2f} h.", ""]
+            f"CPU time: float {float_run['cpu_seconds'] / 3600:.2f} h, ternary {tern['cpu_seconds'] / 3600:.2f} h"
+            f"{' (this run alone)' if tern.get('continued') == 'checkpoint' and not tern.get('from_float') else ''}.", ""]
     return out
 
 
