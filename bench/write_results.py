@@ -239,20 +239,22 @@ def alone_section(r: dict | None) -> list[str]:
     return out + ["", "At least as accurate trained with the others as alone (average exact): " + "; ".join(verdicts) + ".", ""]
 
 
-def fresh_section(c: dict | None) -> list[str]:
-    """Before against after on evaluation splits rendered afresh, larger than the 200 per split above."""
+def fresh_section(c: dict | None, name: str = "continued_fresh", title: str = "Before and after on fresh images",
+                  about: str = "", labels: tuple[str, str] = ("before", "after")) -> list[str]:
+    """Two packed models (before and after) on evaluation splits rendered afresh, larger than the
+    200 per split above."""
     if not c:
         return []
     spec = c["data"]
     splits = list(next(iter(c["after"]["tiers"].values()))["reading"])
     n = spec["n_eval"] * len(splits)
-    out = ["### Before and after on fresh images (`python bench/bench_continued.py --out "
-           "bench/results/continued_fresh.json`)", "", *machine_line(c),
+    out = [f"### {title} (`python bench/bench_continued.py --out bench/results/{name}.json`)", "", *machine_line(c),
+           *([about, ""] if about else []),
            f"{spec['n_eval']:,} images per split rendered with data seed {spec['seed']} (`its-mobile data --n-eval "
            f"{spec['n_eval']} --seed {spec['seed']}`): other renders of in-vocabulary words in held-out fonts, and OOV "
            f"words drawn from the held-out set (the same for every seed). Exact, averaged over the {len(splits)} splits ({n:,} images; "
            f"a standard error of about {100 * (0.25 / n) ** 0.5:.1f} points per model).", "",
-           "| tier | before | after | change | after, per split |", "|---|---|---|---|---|"]
+           f"| tier | {labels[0]} | {labels[1]} | change | {labels[1]}, per split |", "|---|---|---|---|---|"]
     for tier, after in c["after"]["tiers"].items():
         mean = {k: sum(r["exact"] for r in c[k]["tiers"][tier]["reading"].values()) / len(splits)
                 for k in ("before", "after")}
@@ -260,6 +262,25 @@ def fresh_section(c: dict | None) -> list[str]:
                    f"{100 * (mean['after'] - mean['before']):+.1f} | "
                    + " / ".join(pct(after["reading"][s]["exact"]) for s in splits) + " |")
     return out + [""]
+
+
+def high_precision_section(c: dict | None) -> list[str]:
+    """Ternary runs alike but for the weights kept in 8 bits, read on fresh renders."""
+    if not c:
+        return []
+    sizes = {k: {t["name"]: t for t in c[k]["packed"]["tiers"]} | {"total": c[k]["packed"]["total_bytes"]}
+             for k in ("before", "after")}
+    about = (f"Two ternary runs from the same float student with the same schedule and seed "
+             f"({_schedule_words(c['after']['training']['stages']['student'])}, every tier in one pass, distilled "
+             "towards the float student): one with every weight ternary but those listed above (\"all ternary\"), one "
+             "with `encoder.last.attn.qkv`, `encoder.last.attn.out` and `encoder.widen` in 8 bits as well (\"8-bit "
+             f"attention\"). The packed file grows from {sizes['before']['total']:,} to {sizes['after']['total']:,} bytes; "
+             + ", ".join(f"`{t}` {sizes['before'][t]['packed_bytes']:,} to {sizes['after'][t]['packed_bytes']:,}"
+                         for t in sizes["after"] if t != "total") + ".")
+    out = fresh_section(c, "high_precision_fresh", "The last block's attention in 8 bits, on fresh images", about,
+                        ("all ternary", "8-bit attention"))
+    return out[:-1] + ["", "One pair of runs, and the tiers share most of their weights: three gains of one sign are "
+                       "not three independent measurements.", ""]
 
 
 def fit_section(f: dict | None) -> list[str]:
@@ -283,6 +304,15 @@ def fit_section(f: dict | None) -> list[str]:
                       f"More varied data can close at most about the {gap * 100:.1f} points between the two; "
                       f"the {pct(1 - train)} it misses on images it trained on is underfitting, for capacity and "
                       "training steps to win back.", ""]
+
+
+def _float_student_words(training: dict) -> str:
+    """A packed run's float student, if it started from one or was taught by one."""
+    for key, role in (("float_student", "started from it, taught by it"), ("teacher", "taught by it")):
+        if key in training:
+            st = training[key]
+            return f"{role}: {st.get('step', 0):,} steps, {st.get('cpu_seconds', 0) / 3600:.2f} CPU h"
+    return "-"
 
 
 def continued_section(c: dict | None) -> list[str]:
@@ -310,10 +340,11 @@ def continued_section(c: dict | None) -> list[str]:
             out += ["", f"The {which} file: {p['total_bytes']:,} bytes on disk with every tier "
                         f"(target <= 1 MB: {'met' if p['total_bytes'] <= 1e6 else 'not met'}); unpacking it at load takes "
                         f"{p['unpack_ms_p50']:.1f} ms (p50; target <= 20 ms: {'met' if p['unpack_ms_p50'] <= 20 else 'not met'})."]
-    out += ["", "How the after model was trained, newest run first (each continued the one below it; "
-                "a run without a recorded schedule or width predates the record; those students were 48 wide):", "",
-            "| run | stages | student width | student steps | samples | wall min | CPU hours | images (seed) | schedule |",
-            "|---|---|---|---|---|---|---|---|---|"]
+    out += ["", "How the after model was trained, newest run first (each continued the one below it, unless its student "
+                "started from a float student; a run without a recorded schedule or width predates the record; those "
+                "students were 48 wide):", "",
+            "| run | stages | student width | student steps | samples | wall min | CPU hours | images (seed) | schedule "
+            "| float student |", "|---|---|---|---|---|---|---|---|---|---|"]
     training, k = c["after"]["training"], 0
     while training:
         st = training.get("stages", {}).get("student", {})
@@ -322,7 +353,7 @@ def continued_section(c: dict | None) -> list[str]:
         width = training.get("encoder", {}).get("width", "-")
         out.append(f"| {k} | {', '.join(training.get('stages', {}))} | {width} | {st.get('step', 0):,} | {st.get('samples', 0):,} "
                    f"| {st.get('seconds', 0) / 60:.0f} | {st.get('cpu_seconds', 0) / 3600:.2f} "
-                   f"| {training['data']['n']:,} ({training['data']['seed']}) | {how} |")
+                   f"| {training['data']['n']:,} ({training['data']['seed']}) | {how} | {_float_student_words(training)} |")
         training, k = training.get("continued_from"), k + 1
     return out + [""]
 
@@ -575,6 +606,7 @@ def main() -> None:
     out += tiers_section(load("tiers"))
     out += tier_cost_section(load("tier_cost"))
     out += sensitivity_section(load("sensitivity"))
+    out += high_precision_section(load("high_precision_fresh"))
     for name in ("alone", "alone_from_float", "tier_weight", "kl_weight", "alone_seed"):
         out += alone_section(load(name))
     out += continued_section(load("continued"))

@@ -22,13 +22,26 @@ from its_mobile.model.its import OUTPUT_NAMES
 INT2, INT4 = 19, 17  # tflite TensorType
 
 
+def _scope_regex(model: nn.Module, name: str) -> str:
+    """The op scope of submodule `name`: litert-torch names each module on the path after its
+    class and attribute, e.g. '.../its_mobile.model.encoder.Block_last/.../torch.nn.modules.linear.
+    Linear_qkv;1'. The whole path is matched, since `qkv` alone is in every block; containers
+    (ModuleList, Sequential) are left to the wildcard between components, whether named or not."""
+    parts, path = [], ""
+    for attr in name.split("."):
+        path = f"{path}.{attr}" if path else attr
+        sub = model.get_submodule(path)
+        if not isinstance(sub, (nn.ModuleList, nn.Sequential)):
+            parts.append(re.escape(f"{type(sub).__name__}_{attr}"))
+    return r"\." + r"/(?:[^/;]*/)*?[\w.]*\.".join(parts) + r"(;|/|$)"
+
+
 def _keep_float_regex(model: nn.Module) -> str:
-    """Op scopes (litert-torch names them after module class and attribute, e.g.
-    '...torch.nn.modules.conv.Conv1d_head;1') of the layers ternary.py keeps in float."""
-    tags = [f"{type(model.get_submodule(n)).__name__}_{n.split('.')[-1]}" for n in sorted(HIGH_PRECISION)]
+    """Op scopes of the layers ternary.py keeps in float."""
     # The vocoder's own linear with the fixed iSTFT basis (an op of the Vocoder itself, not of a
     # submodule; the quantizer's scope is the output tensor's name plus ";") is float maths.
-    return r"\.(" + "|".join(map(re.escape, tags)) + r")(;|/|$)|\.Vocoder_vocoder;\d*;$"
+    present = dict(model.named_modules())  # a small preset may have no widening projection
+    return "|".join(_scope_regex(model, n) for n in sorted(HIGH_PRECISION) if n in present) + r"|\.Vocoder_vocoder;\d*;$"
 
 
 def quantize_weights(float_path: str, out_path: str, model: nn.Module, bits: int = 2, activations: str = "float32") -> None:

@@ -8,6 +8,12 @@ float16), and why:
 - encoder.head, acoustic.mel_out, acoustic.dur_out, vocoder.head: output projections, whose
   errors reach the phoneme scores, mel, durations and STFT phase directly (the usual BitNet
   exceptions; together ~260k weights, 11% of the full student);
+- encoder.last.attn.qkv, encoder.last.attn.out, encoder.widen: the attention of the last,
+  twice as wide block and the projection into it (166k weights, 7% of the student). Each
+  ternarized alone after training costs the float student 12.3 (qkv), 5.6 and 5.6 points, among
+  the costliest, and unlike the stem's, fine-tuning does not win them back: from the same float
+  student and schedule, keeping the three in 8 bits read 1.3-1.7 points better on every tier
+  of 4,000 fresh renders, for 135 KB (bench/results/high_precision_fresh.json);
 - depthwise convs, norms, biases, embeddings and positions: few weights, large effect.
 The stem's other three convs (44.5k weights) stay ternary: after training they are among the
 costliest to ternarize per weight (bench/bench_sensitivity.py), but quantization-aware
@@ -19,7 +25,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-HIGH_PRECISION = frozenset({"encoder.stem.0", "encoder.head", "acoustic.mel_out", "acoustic.dur_out", "vocoder.head"})
+HIGH_PRECISION = frozenset({"encoder.stem.0", "encoder.widen", "encoder.last.attn.qkv", "encoder.last.attn.out",
+                            "encoder.head", "acoustic.mel_out", "acoustic.dur_out", "vocoder.head"})
 
 
 def ternary_names(module: nn.Module, prefix: str = "") -> list[str]:
