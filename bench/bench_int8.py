@@ -23,6 +23,7 @@ from common import machine  # noqa: E402
 
 from conversion import SETTINGS  # noqa: E402
 from conversion import tflite  # noqa: E402
+from conversion.wrap import int8_names  # noqa: E402
 from its_mobile.export import ternary_model  # noqa: E402
 from its_mobile.model.its import OUTPUT_NAMES, example_inputs  # noqa: E402
 from its_mobile.parity import compare, parity_images  # noqa: E402
@@ -48,7 +49,7 @@ def main() -> None:
         for act, bits in VARIANTS:
             key = f"int{bits} weights, {act} activations"
             path = f"{tmp}/{act}-{bits}.tflite"
-            tflite.quantize_weights(dense, path, model, bits=bits, activations=act)
+            tflite.quantize_weights(dense, path, model, int8_names(model, names), bits=bits, activations=act)
             tflite.strip_names(path)
             run = tflite.runner(Path(path), SETTINGS["tflite"], threads=1)
             per = [compare(r, dict(zip(OUTPUT_NAMES, run(img[None]))), SETTINGS["tflite"]) for r, img in zip(refs, images)]

@@ -5,7 +5,10 @@ palettized weights (constexpr_lut_to_dense):
 - where the weight has an axis of length 5 (the kernel axis of the 5-tap convs; no channel
   count is a multiple of 5), a vector LUT over 5-weight vectors: 3^5 = 243 <= 256 entries, 8 bits
   per 5 weights = 1.6 bits; its 256 x 5 LUT is itself stored int8 + one scale
-  (constexpr_blockwise_shift_scale, "joint compression"), 1.3 KB instead of 2.6/5.1 KB.
+  (constexpr_blockwise_shift_scale, "joint compression"), 1.3 KB instead of 2.6/5.1 KB;
+
+and the checkpoint's int8-stored high-precision weights as int8 with a float32 scale per output
+channel (constexpr_blockwise_shift_scale).
 
 Core ML cannot run on Linux: `static_check` reads the saved package back and checks it
 without a runtime, and `interpreter` evaluates its MIL program with NumPy (conversion/mil_numpy.py);
@@ -28,8 +31,9 @@ import torch
 from torch import nn
 
 from conversion import RuntimeUnavailable
-from conversion.mil_numpy import decode_lut
-from conversion.wrap import ExportITS, ternary_stats
+from conversion.mil_numpy import decode_lut, decode_shift_scale
+from conversion.wrap import ExportITS, int8_names, ternary_stats
+from its_mobile.compress.int8 import quantize_rows
 from its_mobile.compress.ternary import ternary_names
 from its_mobile.model.its import OUTPUT_NAMES
 
@@ -79,6 +83,32 @@ def _palettizer_configs(consts: dict[str, np.ndarray], vector: bool) -> dict:
         else:
             cfgs[name] = ct.optimize.coreml.OpPalettizerConfig(mode="unique", weight_threshold=0)
     return cfgs
+
+
+def _int8_consts(prog, model: nn.Module, int8: list[str]) -> dict[str, str]:
+    """const name -> name of the int8-stored PyTorch weight it holds, found by value (in
+    PyTorch's layout, or transposed where a Linear became a matmul)."""
+    params = {n: model.get_parameter(n).detach().numpy() for n in int8}
+    out = {}
+    for op in prog.functions["main"].operations:
+        if op.op_type == "const" and op.outputs[0].val is not None and \
+                any(c.op_type in WEIGHT_USERS for c in op.outputs[0].child_ops):
+            v = np.asarray(op.outputs[0].val)
+            name = next((n for n, p in params.items() if n not in out.values() and _same_layout(v, p)), None)
+            if name is not None:
+                out[op.name] = name
+    return out
+
+
+def _int8_weights(ml, consts: dict[str, str]):
+    """The int8-stored weights as int8 with a float32 scale per output channel
+    (constexpr_blockwise_shift_scale): max |row| / 127 is the checkpoint's scale, so the codes
+    and values are the checkpoint's (static_check compares them)."""
+    ct = _ct()
+    q = ct.optimize.coreml.OpLinearQuantizerConfig(mode="linear_symmetric", dtype="int8", granularity="per_channel",
+                                                   weight_threshold=0)
+    return ct.optimize.coreml.linear_quantize_weights(
+        ml, ct.optimize.coreml.OptimizationConfig(op_name_configs={n: q for n in consts}))
 
 
 def _int8_vector_luts(ml):
@@ -168,6 +198,12 @@ def export(model: nn.Module, example: tuple, path: Path, ternary: list[str] | No
         info["vector_palettized_weights"] = sum(c.cluster_dim > 1 for c in cfgs.values())
         ml = ct.optimize.coreml.palettize_weights(ml, ct.optimize.coreml.OptimizationConfig(op_name_configs=cfgs))
         ml = _int8_vector_luts(ml)
+        int8 = int8_names(model, ternary)
+        consts = _int8_consts(ml._mil_program, model, int8)
+        if sorted(consts.values()) != sorted(int8):
+            raise RuntimeError(f"int8-stored weights not found in the Core ML program: {sorted(set(int8) - set(consts.values()))}")
+        ml = _int8_weights(ml, consts)
+        info["int8_weights"] = int8
     ml = _compact_program(ml)
     ml.save(str(path))
     debug = Path(path) / "executorch_debug_handle_mapping.json"  # not in the Manifest: debug only
@@ -299,7 +335,8 @@ def _feature(f) -> tuple[str, list[int], str]:
 def static_check(path: Path, model: nn.Module, packed: bool = True) -> dict:
     """What can be verified without macOS: the interface, and that every ternary weight is in
     the package as a LUT that decodes (by hand, and by coremltools) to {-s, 0, s} with exactly
-    PyTorch's codes, s within fp16 rounding; no other weight is ternary-valued float."""
+    PyTorch's codes, s within fp16 rounding; no other weight is ternary-valued float; and every
+    int8-stored weight is int8 with the checkpoint's codes, decoding to exactly its values."""
     from coremltools.converters.mil.mil import types
 
     ml, prog = _load_program(str(path))
@@ -353,11 +390,27 @@ def static_check(path: Path, model: nn.Module, packed: bool = True) -> dict:
             (", int8 LUT" if op.lut.op.op_type == "constexpr_blockwise_shift_scale" else f", {types.builtin_to_string(op.lut.dtype)} LUT")
         kinds[kind] = kinds.get(kind, 0) + 1
     got.sort()
+    int8, found8 = int8_names(model, list(stats)), set()
+    want8 = {n: quantize_rows(params[n])[0].numpy() for n in int8}
+    for op in ops:
+        if op.op_type != "constexpr_blockwise_shift_scale" or \
+                not any(c.op_type in WEIGHT_USERS for c in op.outputs[0].child_ops):
+            continue
+        codes = np.asarray(op.data.val)
+        name = next((n for n, c in want8.items() if n not in found8 and _same_layout(codes, c)), None)
+        if name is None:
+            problems.append(f"{op.name}: int8 codes are no int8-stored weight's")
+        elif not _same_layout(decode_shift_scale(op), params[name].detach().numpy()):
+            problems.append(f"{op.name}: int8 weights do not decode to {name}'s values")
+        else:
+            found8.add(name)
     left = [op.name for op in ops if op.op_type == "const" and op.outputs[0].val is not None
             and any(c.op_type in WEIGHT_USERS for c in op.outputs[0].child_ops)
             and np.asarray(op.outputs[0].val).ndim >= 2 and np.asarray(op.outputs[0].val).dtype.kind == "f"
             and _is_ternary(np.asarray(op.outputs[0].val))]
     res.update(lut_ops=len(luts), lut_kinds=kinds, ternary_weights=len(want), lut_weights=sum(g[0] for g in got),
-               codes_match=got == want, weights_matched_elementwise=len(matched), scale_max_rel_err=rel, dense_ternary_consts_left=left, problems=problems[:5])
-    res["ok"] = bool(res["interface_ok"] and res["codes_match"] and len(matched) == len(stats) and not problems and not left and rel < 2.0 ** -10)
+               codes_match=got == want, weights_matched_elementwise=len(matched),
+               int8_weights=len(int8), int8_weights_matched=len(found8), scale_max_rel_err=rel, dense_ternary_consts_left=left, problems=problems[:5])
+    res["ok"] = bool(res["interface_ok"] and res["codes_match"] and len(matched) == len(stats) and found8 == set(int8)
+                     and not problems and not left and rel < 2.0 ** -10)
     return res

@@ -45,7 +45,8 @@ from executorch.exir import ExecutorchBackendConfig, to_edge_transform_and_lower
 from executorch.exir.passes import MemoryPlanningPass
 from executorch.runtime import Runtime
 
-from its_mobile.compress.int8 import dequantize_rows, is_large, quantize_rows
+from conversion.wrap import int8_names
+from its_mobile.compress.int8 import dequantize_rows, quantize_rows
 from its_mobile.compress.packing import _TABLE, pack
 from its_mobile.compress.ternary import split_ternary
 from its_mobile.model.its import OUTPUT_NAMES
@@ -202,20 +203,6 @@ def _drop_unused_constants(ep: torch.export.ExportedProgram) -> torch.export.Exp
             ep.graph.erase_node(node)
     ep.graph_module.recompile()
     return ep
-
-
-def int8_names(model: nn.Module, ternary_names: list[str]) -> list[str]:
-    """The high-precision weights stored as int8 with a scale per row and decoded by init: of
-    dense layers, large (the small ones are not worth a runtime weight), and exactly what
-    their own int8 codes decode to (as a packed checkpoint's int8 weights are), so that
-    storing them loses nothing."""
-    ternary, out = set(ternary_names), []
-    for name, m in model.named_modules():
-        if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d)) and getattr(m, "groups", 1) == 1 \
-                and f"{name}.weight" not in ternary and is_large(m.weight) \
-                and torch.equal(dequantize_rows(*quantize_rows(m.weight)), m.weight.detach()):
-            out.append(f"{name}.weight")
-    return out
 
 
 def packed_module(model: nn.Module, ternary_names: list[str], int8: list[str]) -> _TwoMethods:

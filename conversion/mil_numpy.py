@@ -31,13 +31,18 @@ CONSTEXPR = ("constexpr_lut_to_dense", "constexpr_blockwise_shift_scale")
 
 
 def decode_shift_scale(op: Operation) -> np.ndarray:
-    """constexpr_blockwise_shift_scale by hand, per-tensor case: scale * (data - offset)."""
+    """constexpr_blockwise_shift_scale by hand: scale * (data - offset), each scale (and offset)
+    repeated over its block (per tensor, per channel or per block)."""
     data = np.asarray(op.data.val).astype(np.float64)
-    off = 0.0 if op.offset is None else np.asarray(op.offset.val).astype(np.float64)
     scale = np.asarray(op.scale.val)
-    if scale.size != 1:
-        raise ValueError(f"{op.name}: only per-tensor scales are decoded here")
-    return ((data - off) * scale.astype(np.float64)).astype(scale.dtype)
+
+    def spread(v: np.ndarray) -> np.ndarray:
+        for axis, (n, m) in enumerate(zip(data.shape, v.shape)):
+            v = np.repeat(v, n // m, axis=axis)
+        return v.astype(np.float64)
+
+    off = 0.0 if op.offset is None else spread(np.asarray(op.offset.val))
+    return ((data - off) * spread(scale)).astype(scale.dtype)
 
 
 def decode_lut(op: Operation) -> np.ndarray:

@@ -1,6 +1,7 @@
 """TFLite (.tflite via litert-torch): dense float32, or packed with the ternary weights as
-INT2 (weight-only, per-tensor scale, float32 activations) via ai-edge-quantizer; every other
-tensor stays float32. Runs in the LiteRT interpreter."""
+INT2 (weight-only, per-tensor scale, float32 activations) via ai-edge-quantizer, and the
+checkpoint's int8-stored high-precision weights as INT8 with a scale per output channel;
+every other tensor stays float32. Runs in the LiteRT interpreter."""
 
 from __future__ import annotations
 
@@ -15,11 +16,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from conversion.wrap import ExportITS, ternary_stats
+from conversion.wrap import ExportITS, int8_names, ternary_stats
+from its_mobile.compress.int8 import quantize_rows
 from its_mobile.compress.ternary import HIGH_PRECISION
 from its_mobile.model.its import OUTPUT_NAMES
 
-INT2, INT4 = 19, 17  # tflite TensorType
+BITS = {19: 2, 17: 4, 9: 8}  # tflite TensorType INT2, INT4, INT8 -> bits
 
 
 def _scope_regex(model: nn.Module, name: str) -> str:
@@ -36,35 +38,52 @@ def _scope_regex(model: nn.Module, name: str) -> str:
     return r"\." + r"/(?:[^/;]*/)*?[\w.]*\.".join(parts) + r"(;|/|$)"
 
 
+def _regex(model: nn.Module, names) -> str:
+    """Op scopes of the named submodules that the model has (a small preset may have no
+    widening projection)."""
+    present = dict(model.named_modules())
+    return "|".join(_scope_regex(model, n) for n in sorted(names) if n in present)
+
+
 def _keep_float_regex(model: nn.Module) -> str:
-    """Op scopes of the layers ternary.py keeps in float."""
+    """Op scopes of the layers ternary.py keeps in high precision."""
     # The vocoder's own linear with the fixed iSTFT basis (an op of the Vocoder itself, not of a
     # submodule; the quantizer's scope is the output tensor's name plus ";") is float maths.
-    present = dict(model.named_modules())  # a small preset may have no widening projection
-    return "|".join(_scope_regex(model, n) for n in sorted(HIGH_PRECISION) if n in present) + r"|\.Vocoder_vocoder;\d*;$"
+    return _regex(model, HIGH_PRECISION) + r"|\.Vocoder_vocoder;\d*;$"
 
 
-def quantize_weights(float_path: str, out_path: str, model: nn.Module, bits: int = 2, activations: str = "float32") -> None:
-    """Ternary weights as int2 codes (int4 or int8 with `bits`). activations "float32": weight-only, every op
-    computes in float (the exported form); "int8": dynamic range, activations quantized to int8
-    at run time (measured in bench/bench_int8.py, not exported)."""
+def quantize_weights(float_path: str, out_path: str, model: nn.Module, int8: list[str], bits: int = 2,
+                     activations: str = "float32") -> None:
+    """Ternary weights as int2 codes (int4 or int8 with `bits`), and the `int8` weights (names of
+    high-precision weights) as int8 with a scale per output channel. activations "float32":
+    weight-only, every op computes in float (the exported form); "int8": dynamic range,
+    activations quantized to int8 at run time (measured in bench/bench_int8.py, not exported)."""
     from ai_edge_quantizer import qtyping, quantizer
     from ai_edge_quantizer.algorithm_manager import AlgorithmName
 
     op = qtyping.TFLOperationName
-    # No recipe in 0.10.0 is weight-only int2 (policy: weightonly_wi8/wi4, dynamic_wi2 only),
-    # so the config is written by hand; skip_checks lets it past the policy check. Symmetric
-    # min-max on a ternary tensor gives scale = max|w| = the ternary scale, codes -1/0/1: exact.
-    weight = qtyping.TensorQuantizationConfig(num_bits=bits, symmetric=True,
-                                              granularity=qtyping.QuantGranularity.TENSORWISE)
     compute = {"float32": qtyping.ComputePrecision.FLOAT, "int8": qtyping.ComputePrecision.INTEGER}[activations]
-    cfg = qtyping.OpQuantizationConfig(weight_tensor_config=weight, compute_precision=compute,
-                                       explicit_dequantize=activations == "float32", skip_checks=True)
+
+    def config(num_bits: int, granularity) -> qtyping.OpQuantizationConfig:
+        # No recipe in 0.10.0 is weight-only int2 (policy: weightonly_wi8/wi4, dynamic_wi2 only),
+        # so the config is written by hand; skip_checks lets it past the policy check.
+        weight = qtyping.TensorQuantizationConfig(num_bits=num_bits, symmetric=True, granularity=granularity)
+        return qtyping.OpQuantizationConfig(weight_tensor_config=weight, compute_precision=compute,
+                                            explicit_dequantize=activations == "float32", skip_checks=True)
+
+    # Symmetric min-max on a ternary tensor gives scale = max|w| = the ternary scale, codes -1/0/1;
+    # on an int8-stored row, max|row| / 127 = the checkpoint's scale and its codes. Both exact up
+    # to float rounding of the division (verify_packed checks codes and scales).
     q = quantizer.Quantizer(float_path)
-    for kind in (op.FULLY_CONNECTED, op.CONV_2D):  # Linear -> FC; Conv1d/Conv2d -> CONV_2D
-        q.update_quantization_recipe(".*", kind, cfg)
-    for kind in (op.FULLY_CONNECTED, op.CONV_2D):  # later rules win: keep the float layers float
-        q.update_quantization_recipe(_keep_float_regex(model), kind, None, AlgorithmName.NO_QUANTIZE)
+    kinds = (op.FULLY_CONNECTED, op.CONV_2D)  # Linear -> FC; Conv1d/Conv2d -> CONV_2D
+    rules = [(".*", config(bits, qtyping.QuantGranularity.TENSORWISE)),
+             (_keep_float_regex(model), None),  # later rules win: the high-precision layers ...
+             (_regex(model, [n.removesuffix(".weight") for n in int8]),  # ... stored in 8 bits
+              config(8, qtyping.QuantGranularity.CHANNELWISE))]
+    for regex, cfg in rules:
+        if regex:
+            for kind in kinds:
+                q.update_quantization_recipe(regex, kind, cfg, *([] if cfg else [AlgorithmName.NO_QUANTIZE]))
     q.quantize(enable_progress_report=False).export_model(out_path, overwrite=True)
 
 
@@ -85,44 +104,66 @@ def strip_names(path: str) -> None:
     fb.write_model(m, path)
 
 
-def _int2_tensors(path: str) -> list[dict]:
-    """Every int2/int4 weight in the file, decoded: {shape, scale, codes}."""
+def _quantized_tensors(path: str) -> list[dict]:
+    """Every int2/int4/int8 weight in the file, decoded: {shape, bits, scale, zero_point, codes}."""
     from ai_edge_litert.tools import flatbuffer_utils as fb
 
     m = fb.read_model(path)
     out = []
     for t in m.subgraphs[0].tensors:
-        if t.type not in (INT2, INT4) or not t.buffer or m.buffers[t.buffer].data is None:
+        if t.type not in BITS or not t.buffer or m.buffers[t.buffer].data is None:
             continue
-        bits = 2 if t.type == INT2 else 4
+        bits = BITS[t.type]
         raw = np.asarray(m.buffers[t.buffer].data, np.uint8)
         n = int(np.prod(t.shape))
-        v = np.stack([(raw >> (bits * k)) & ((1 << bits) - 1) for k in range(8 // bits)], 1).reshape(-1)[:n]
-        v = np.where(v >= 1 << (bits - 1), v.astype(np.int16) - (1 << bits), v)
-        scale = np.asarray(t.quantization.scale, np.float32)
-        zp = np.asarray(t.quantization.zeroPoint)
-        out.append({"shape": tuple(t.shape), "scale": scale, "zero_point": zp, "codes": v.astype(np.int8)})
+        if bits == 8:
+            v = raw.view(np.int8)[:n].astype(np.int16)
+        else:
+            v = np.stack([(raw >> (bits * k)) & ((1 << bits) - 1) for k in range(8 // bits)], 1).reshape(-1)[:n]
+            v = np.where(v >= 1 << (bits - 1), v.astype(np.int16) - (1 << bits), v)
+        out.append({"shape": tuple(t.shape), "bits": bits, "scale": np.asarray(t.quantization.scale, np.float32),
+                    "zero_point": np.asarray(t.quantization.zeroPoint), "codes": v.astype(np.int8).reshape(t.shape)})
     return out
 
 
-def verify_packed(path: str, model: nn.Module, names: list[str]) -> dict:
-    """Every ternary weight is in the file as int2 codes -1/0/1 with its own scale, and nothing else is."""
+def verify_packed(path: str, model: nn.Module, names: list[str], int8: list[str]) -> dict:
+    """Every ternary weight is in the file as int2 codes -1/0/1 with its own scale, every `int8`
+    weight as int8 with the checkpoint's codes and scales per output channel, and no other
+    weight is quantized."""
     stats = ternary_stats(model, names)
     want = sorted((s["numel"], s["counts"], s["scale"]) for s in stats.values())
-    got, problems = [], []
-    for t in _int2_tensors(path):
-        if t["scale"].size != 1 or np.any(t["zero_point"] != 0):
-            problems.append(f"{t['shape']}: not per-tensor symmetric")
+    params = dict(model.named_parameters())
+    want8 = {n: quantize_rows(params[n]) for n in int8}
+    got, problems, matched8, rel8 = [], [], set(), 0.0
+    for t in _quantized_tensors(path):
+        if np.any(t["zero_point"] != 0):
+            problems.append(f"{t['shape']}: not symmetric")
         codes = t["codes"]
+        if t["bits"] == 8:
+            # litert-torch keeps a Linear's (out, in) and lays a conv out OHWI: rows are axis 0 either way
+            rows = codes.reshape(codes.shape[0], -1)
+            name = next((n for n, (c, _) in want8.items() if n not in matched8 and c.numel() == rows.size
+                         and np.array_equal(np.moveaxis(c.numpy(), 1, -1).reshape(rows.shape), rows)), None)
+            if name is None:
+                problems.append(f"{t['shape']}: int8 codes are no int8-stored weight's")
+                continue
+            matched8.add(name)
+            rel8 = max(rel8, float(np.max(np.abs(t["scale"] / want8[name][1].float().numpy() - 1))))
+            continue
+        if t["scale"].size != 1:
+            problems.append(f"{t['shape']}: not per-tensor")
         if codes.min() < -1 or codes.max() > 1:
             problems.append(f"{t['shape']}: codes outside -1..1")
         got.append((codes.size, tuple(int((codes == c).sum()) for c in (-1, 0, 1)), float(t["scale"].ravel()[0])))
     got.sort()
     same_codes = [g[:2] for g in got] == [w[:2] for w in want]
     scale_rel = max((abs(g[2] - w[2]) / w[2] for g, w in zip(got, want)), default=0.0) if same_codes else None
+    # The quantizer recomputes every scale: 1 ulp at most.
     return {"ternary_tensors": len(want), "int2_tensors": len(got), "int2_weights": sum(g[0] for g in got),
-            "codes_match": same_codes, "scale_max_rel_err": scale_rel,  # the quantizer recomputes max|w|: 1 ulp
-            "match": same_codes and scale_rel is not None and scale_rel < 1e-6 and not problems, "problems": problems[:5]}
+            "codes_match": same_codes, "scale_max_rel_err": scale_rel,
+            "int8_tensors": len(matched8), "int8_scale_max_rel_err": rel8,
+            "match": same_codes and scale_rel is not None and scale_rel < 1e-6 and matched8 == set(int8)
+            and rel8 < 1e-6 and not problems, "problems": problems[:5]}
 
 
 def convert_float(model: nn.Module, example, path: str) -> None:
@@ -139,15 +180,17 @@ def export(model: nn.Module, example: tuple, path: Path, ternary: list[str] | No
         dense = os.path.join(tmp, "dense.tflite")
         convert_float(model, example, dense)
         if ternary is not None:
-            quantize_weights(dense, str(path), model)
+            int8 = int8_names(model, ternary)
+            quantize_weights(dense, str(path), model, int8)
         else:
             shutil.copyfile(dense, path)
     strip_names(str(path))
     info = {"signature": signature(str(path)), **delegated_partitions(str(path))}
     if ternary is not None:
-        info["verify"] = verify_packed(str(path), model, ternary)
+        info["int8_weights"] = int8
+        info["verify"] = verify_packed(str(path), model, ternary, int8)
         if not info["verify"]["match"]:
-            raise RuntimeError(f"int2 weights in {path} are not the model's ternary weights: {info['verify']}")
+            raise RuntimeError(f"quantized weights in {path} are not the model's: {info['verify']}")
     return info
 
 

@@ -36,16 +36,16 @@ def ternary_model(path: Path | None, tier: str | None) -> tuple[ITS, dict, list[
 
 
 def tensor_bytes(model: ITS, names: list[str], float_bytes: int, computed: tuple[str, ...] = (),
-                 int8: tuple[str, ...] = ()) -> tuple[int, int]:
+                 int8: tuple[str, ...] = (), scale_bytes: int = 4) -> tuple[int, int]:
     """(number of ternary weights, bytes of every other tensor, buffers included, at the
-    backend's float width, or for those stored `int8` a byte each plus a float16 scale per
-    row): what bits_per_ternary_weight discounts. Tensors `computed` at load are not in the
+    backend's float width, or for those stored `int8` a byte each plus a scale of `scale_bytes`
+    per row): what bits_per_ternary_weight discounts. Tensors `computed` at load are not in the
     file, so they are not discounted either."""
     ternary = set(names)
     n_ternary = sum(p.numel() for k, p in model.named_parameters() if k in ternary)
     others = [(k, p) for k, p in model.named_parameters() if k not in ternary]
     others += [(k, b) for k, b in model.named_buffers() if k not in computed]
-    return n_ternary, sum(t.numel() + 2 * t.shape[0] if k in int8 else t.numel() * float_bytes for k, t in others)
+    return n_ternary, sum(t.numel() + scale_bytes * t.shape[0] if k in int8 else t.numel() * float_bytes for k, t in others)
 
 
 def artifact_bytes(path: Path) -> int:
@@ -86,7 +86,7 @@ def export_one(model: ITS, names: list[str], fmt: str, weights: str, out_dir: Pa
     seconds = time.perf_counter() - t
     _place(tmp, final)
     n_ternary, hp_bytes = tensor_bytes(model, names, settings["float_bytes"], tuple(extra.get("computed_at_load", ())),
-                                       tuple(extra.get("int8_weights", ())))
+                                       tuple(extra.get("int8_weights", ())), settings["int8_scale_bytes"])
     size = artifact_bytes(final)
     return {"format": fmt, "path": final.name, "weights": weights, "bytes": size,
             "ternary_weights": n_ternary, "high_precision_bytes": hp_bytes,

@@ -188,7 +188,8 @@ def test_pack_state_stores_high_precision_in_int8_or_float16():
     assert codes.dtype == torch.int8 and codes.shape == head.shape and int(codes.abs().max()) == 127
     assert scale.dtype == torch.float16 and scale.shape == (head.shape[0],)
     unpacked = unpack_state(tensors, manifest)["encoder.head.weight"]
-    assert torch.equal(unpacked, unpacked.half().float())  # exactly float16: the exports keep it
+    # exactly code x scale in float32: what the exports' int8 weights with a float32 scale hold
+    assert torch.equal(unpacked, codes.float() * scale.float()[:, None, None])
     # half a step of rounding, plus float16 rounding of the scale (at the clamp) and of the product
     assert torch.all((unpacked - head).abs() <= scale.float()[:, None, None] * (0.5 + 2 * 127 / 2048))
     assert torch.equal(unpacked, fake_int8(head))  # what training computes with

@@ -36,9 +36,12 @@ def test_export_report(exported):
     pte = arts[("executorch", "packed")]
     rest = pte["bytes"] - pte["index_bytes"] - pte["high_precision_bytes"]
     assert pte["computed_at_load"] == ["vocoder.basis", "vocoder.inv_env"] and 0 < rest < fourier_basis().numel() * 4
-    # The packed checkpoint holds its output projections in int8 with a scale
-    # per row, and so does the file (init decodes them; the parity test checks the result).
-    assert "vocoder.head.weight" in pte["int8_weights"]
+    # The packed checkpoint holds its output projections in int8 with a scale per row, and so
+    # does every packed file (the .pte's init decodes them; the parity test checks the result).
+    for fmt in FORMATS:
+        assert "vocoder.head.weight" in arts[(fmt, "packed")]["int8_weights"], fmt
+    tfl = arts[("tflite", "packed")]
+    assert tfl["verify"]["match"] and tfl["verify"]["int8_tensors"] == len(tfl["int8_weights"])
 
 
 def test_parity_gate(exported, tmp_path):
@@ -56,6 +59,8 @@ def test_parity_gate(exported, tmp_path):
         assert a["status"] == "pass" and a["phoneme_agreement"] == 1.0, a
         assert a["level"] == ("numeric" if sys.platform == "darwin" else "interpreted")
         assert a["static_check"]["ok"], a["static_check"]
+        if a["weights"] == "packed":  # int8 codes and values are the checkpoint's
+            assert a["static_check"]["int8_weights_matched"] == a["static_check"]["int8_weights"] > 0
     assert r.returncode == 0 and report["passed"] and report["machine"] == describe()
     suite = ET.parse(tmp_path / "parity.xml").getroot()
     cases = {c.get("name"): c for c in suite.iter("testcase")}

@@ -23,14 +23,14 @@ def is_large(value: torch.Tensor) -> bool:
 
 
 def _row_scale(peak: torch.Tensor) -> torch.Tensor:
-    """The smallest normal float16 s whose 127 s, rounded to float16, reaches `peak` (max |row|).
-    Plain float16(peak / 127) would do as well, but not twice: a row that unpacked from
-    (codes, s) has peak float16(127 s), and this s is then again the smallest that reaches
-    it, so repacking an unpacked model gives back the same codes and scales. Subnormal scales
-    are too coarse for that; rows under 127 x 2^-14 = 0.0078 get the smallest normal one."""
+    """The smallest normal float16 s with 127 s >= `peak` (max |row|). Plain float16(peak / 127)
+    would do as well, but not twice: a row that unpacked from (codes, s) has peak 127 s, and
+    this s is then again the smallest that reaches it, so repacking an unpacked model gives
+    back the same codes and scales. Subnormal scales are too coarse for that; rows under
+    127 x 2^-14 = 0.0078 get the smallest normal one."""
 
     def reaches(bits: torch.Tensor) -> torch.Tensor:
-        return (bits.view(torch.float16).float() * INT8_MAX).half().float() >= peak
+        return bits.view(torch.float16).float() * INT8_MAX >= peak  # exact in float32
 
     bits = (peak / INT8_MAX).half().view(torch.int16).clamp(min=MIN_NORMAL)  # within 2 steps
     for _ in range(3):
@@ -50,10 +50,12 @@ def quantize_rows(w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def dequantize_rows(codes: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
-    """float32 weights of int8 `codes`, rounded to float16: the exports store these weights as
-    float16, and so hold exactly what the checkpoint means."""
+    """float32 weights of int8 `codes`: code x scale, exact in float32 (7 + 11 significant bits).
+    An export that stores int8 codes with a float32 scale per row holds exactly these weights,
+    and a converter that derives the scale as max |row| / 127 finds s again, since 127 s is the
+    row's peak whenever a code reaches +-127 (conversion/wrap.py's int8_names checks it)."""
     rows = codes.float().reshape(codes.shape[0], -1) * scale.float()[:, None]
-    return rows.half().float().reshape(codes.shape)
+    return rows.reshape(codes.shape)
 
 
 def fake_int8(w: torch.Tensor) -> torch.Tensor:

@@ -43,7 +43,7 @@ def size_breakdown(fmt: str, path: Path) -> dict:
 
     total = artifact_bytes(path)
     if fmt == "tflite":
-        from conversion.tflite import INT2, INT4
+        from conversion.tflite import BITS
         from ai_edge_litert.tools import flatbuffer_utils as fb
 
         model = fb.read_model(str(path))
@@ -52,7 +52,7 @@ def size_breakdown(fmt: str, path: Path) -> dict:
             data = model.buffers[tensor.buffer].data if tensor.buffer else None
             if data is None:
                 continue
-            if tensor.type in (INT2, INT4):
+            if BITS.get(tensor.type, 8) < 8:  # int2/int4: the ternary weights
                 ternary += len(data)
             else:
                 high += len(data)
