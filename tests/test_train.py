@@ -1,4 +1,5 @@
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -10,6 +11,7 @@ import pytest
 import torch
 
 from its_mobile import checkpoint
+from its_mobile.compress.ternary import HIGH_PRECISION
 from its_mobile.data.dataset import load
 from its_mobile.infer import speak_pixels
 from its_mobile.train.loop import run_stage
@@ -187,6 +189,29 @@ def test_ternary_student_from_a_float_student(tiny_data, tiny_run, tiny_packed, 
     # recorded, though one tier has no smaller one to weigh
     assert (stage["tier_weight"], stage["kl_weight"]) == (0.5, 0.3)
     assert stage["seed"] == 3
+
+
+def test_plain_ternary_is_taught_by_its_own_float_student(tiny_data, tiny_run, tmp_path):
+    """`--ternary` without `--init` compresses OUT's float run, whose student teaches the
+    ternary one: the stage file and the packed record name that training, and the record its
+    seed and high-precision layers."""
+    out = tmp_path / "run"
+    out.mkdir()
+    for f in tiny_run["dir"].iterdir():  # the float run's files, not its compressed runs
+        if f.is_file():
+            shutil.copy(f, out / f.name)
+    done = cli("train", "--preset", "tiny", "--data", str(tiny_data), "--out", str(out), "--ternary",
+               "--tiers", "large", "--steps", "1", "--batch", "8", "--seed", "5")
+    assert done.returncode == 0, done.stderr
+    model, info = checkpoint.load_model(out / "ternary-large" / "packed.safetensors")
+    assert info["training"]["teacher"]["step"] == tiny_run["records"]["student"]["step"]
+    assert "float_student" not in info["training"]  # it started from OUT, not from --from-float
+    # The record also says how it was trained: the seed of each stage, the high-precision layers
+    assert {s["seed"] for s in info["training"]["stages"].values()} == {5}
+    high = set(info["training"]["high_precision"])
+    assert high and high <= HIGH_PRECISION and high == HIGH_PRECISION & set(dict(model.named_modules()))
+    _, stage = checkpoint.load(out / "ternary-large" / "student.safetensors")
+    assert stage["teacher"] == str(out)
 
 
 @pytest.mark.parametrize("option", ["--from-float", "--teacher"])

@@ -247,7 +247,7 @@ def _build_locked(request: Request, info: dict, step: Callable[[str], None]) -> 
             "allow_parity_failure": request.allow_parity_failure,
             "targets": sections,
             "machine": {"system": platform.system(), "machine": platform.machine(), "cpu": cpu(),
-                        "cpus": os.cpu_count(), "python": platform.python_version()},
+                        "python": platform.python_version()},
             "seconds": round(time.perf_counter() - start, 1),
         }
         (stage / REPORT_JSON).write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n")

@@ -7,6 +7,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from its_mobile import checkpoint
+from its_mobile.compress.ternary import HIGH_PRECISION
 from its_mobile.compress.tiers import Tier
 from its_mobile.data.dataset import Data
 from its_mobile.model.dims import ModelDims
@@ -17,7 +18,7 @@ from its_mobile.train.presets import COMPRESSED_STAGES, STAGES, Preset
 
 def stage_record(run_dir: Path, stage: str) -> dict:
     _, info = checkpoint.load(Path(run_dir) / f"{stage}.safetensors")
-    return {k: info[k] for k in ("step", "samples", "seconds", "cpu_seconds", "schedule") if k in info}
+    return {k: info[k] for k in ("step", "samples", "seconds", "cpu_seconds", "schedule", "seed") if k in info}
 
 
 def _whole(run_dir: Path, preset: Preset, n: int, encoder_stage: str, fallback: Path | None = None) -> ITS:
@@ -39,8 +40,9 @@ def assemble_packed(run_dir: Path, data: Data, preset: Preset, tiers: dict[str, 
                     teacher: Path | None = None) -> Path:
     """Write run_dir/packed.safetensors from a compressed run: ternary weights 5 per byte, with
     every tier in it (the shipped default). Stages the run lacks come from `fallback`; the
-    record names the training of the float student the ternary one started from, if any, and
-    of the float student that taught it, if another."""
+    record names the training (steps, time, seed) of each stage, of the float student the
+    ternary one started from, if any, and of the float student that taught it, if another, and
+    the layers kept in high precision."""
     trained = [s for s in COMPRESSED_STAGES if (Path(run_dir) / f"{s}.safetensors").exists()]
     record = {"preset": preset.name, "data": data.meta["spec"], "tiers": list(tiers),
               "encoder": asdict(preset.student), "stages": {s: stage_record(run_dir, s) for s in trained}}
@@ -53,6 +55,9 @@ def assemble_packed(run_dir: Path, data: Data, preset: Preset, tiers: dict[str, 
         record["teacher"] = stage_record(teacher, "student")
     path = Path(run_dir) / "packed.safetensors"
     model = _whole(run_dir, preset, len(data.meta["inventory"]), "student", fallback)
+    # Which layers trained in high precision is a choice of the code that trained them (ternary.py)
+    present = dict(model.named_modules())
+    record["high_precision"] = sorted(n for n in HIGH_PRECISION if n in present)
     checkpoint.save_packed(path, model, data.meta["inventory"], record, tiers)
     return path
 
