@@ -1,7 +1,8 @@
-"""What int8 activations cost: the default's packed .tflite (int2 ternary weights, float32
-activations) against the same int2 weights with activations quantized to int8 at run time
-(ai-edge-quantizer dynamic range), each run in the LiteRT interpreter against PyTorch on N
-held-out images (as `its-mobile parity --n N`), plus size and one-thread latency side by side.
+"""What int8 activations or int8 weights cost: the default's packed .tflite (int2 ternary
+weights, float32 activations) against the same int2 weights with activations quantized to int8
+at run time (ai-edge-quantizer dynamic range), and against the ternary weights stored as int8,
+each run in the LiteRT interpreter against PyTorch on N held-out images (as `its-mobile parity
+--n N`), plus size and one-thread latency side by side.
 
     python bench/bench_int8.py [--n 200]
 """
@@ -29,8 +30,9 @@ from its_mobile.model.its import OUTPUT_NAMES, example_inputs  # noqa: E402
 from its_mobile.parity import compare, parity_images  # noqa: E402
 
 # (activations, weight bits): the exported form; int8 activations with the int2 weights (the
-# interpreter has no int2 dynamic-range kernel: NaN); with int8 weights (exact for ternary values).
-VARIANTS = (("float32", 2), ("int8", 2), ("int8", 8))
+# interpreter has no int2 dynamic-range kernel: NaN); with int8 weights (exact for ternary values);
+# int8 weights with float32 activations (XNNPACK takes in a DEQUANTIZE of int8 weights, not of int2).
+VARIANTS = (("float32", 2), ("int8", 2), ("int8", 8), ("float32", 8))
 
 
 def main() -> None:

@@ -411,7 +411,7 @@ def export_latency_section(e: dict | None) -> list[str]:
 def int8_section(r: dict | None) -> list[str]:
     if not r:
         return []
-    out = ["### What int8 activations cost (`python bench/bench_int8.py`)", "",
+    out = ["### What int8 activations or int8 weights cost (`python bench/bench_int8.py`)", "",
            f"The default's .tflite against PyTorch on {r['images']} held-out images (as `its-mobile parity --n`), "
            f"LiteRT interpreter, one thread, latency interleaved. {r['machine']}", "",
            "| weights, activations | bytes | XNNPACK partitions | phoneme agreement | frame-count agreement "
@@ -424,7 +424,11 @@ def int8_section(r: dict | None) -> list[str]:
                    f"| {v['p50_ms']:.1f} |")
     return out + ["", "int8 activations are dynamic-range quantization (ai-edge-quantizer): activations are "
                   "quantized at run time, weights stay exact (ternary values fit int2 and int8 alike). "
-                  "The exported form keeps float32 activations.", ""]
+                  "The exported form keeps float32 activations. XNNPACK takes the DEQUANTIZE of constant "
+                  "int8 weights into its partitions but not that of int2 ones, so the int2 graph runs in "
+                  "as many partitions as there are int2 weights; stored as int8 instead, the ternary "
+                  "weights run at the dense twin's speed (see the export latency table) for about 1.8x "
+                  "the bytes of int2.", ""]
 
 
 def build_section(b: dict | None) -> list[str]:
