@@ -308,6 +308,35 @@ def fit_section(f: dict | None) -> list[str]:
                       "training steps to win back.", ""]
 
 
+def letters_section(r: dict | None) -> list[str]:
+    if not r:
+        return []
+    rows = r["splits"]
+    spec = r["eval_data"]
+    out = ["### Reading or pronouncing? (`python bench/bench_letters.py`)", "", *machine_line(r),
+           f"A letter head (a 5-token conv with CTC over {len(r['alphabet'])} letters, shaped like the phoneme head) "
+           f"trained for {r['steps']:,} steps ({r['probe_seconds']} s) on the frozen features that the phoneme head of "
+           f"{r['checkpoint']} (`{r['tier']}`) reads, then both heads on the same {rows['eval_iv_clean']['n']:,} images "
+           f"per split (data `--seed {spec.get('seed', '?')}`: fonts never trained on; OOV: words never trained on). "
+           "Word-level exact.", "",
+           "| split | letters exact | phonemes exact | phonemes exact where the letters are | wrong in stress only |",
+           "|---|---|---|---|---|"]
+    for split, v in rows.items():
+        out.append(f"| {split} | {pct(v['letters_exact'])} | {pct(v['phonemes_exact'])} "
+                   f"| {pct(v['phonemes_exact_when_letters_exact'])} | {pct(v['wrong_in_stress_only'])} |")
+    iv, oov = rows["eval_iv_clean"], rows["eval_oov_clean"]
+    lead = iv["letters_exact"] - iv["phonemes_exact"]
+    text = [f"Clean in-vocabulary words: the encoder's features give the letters of {pct(iv['letters_exact'])}, the "
+            f"model says {pct(iv['phonemes_exact'])} ({lead * 100:+.1f} points)."]
+    if lead > 0.1:
+        text.append("The encoder has read far more words than come out right: spelling to sound is what fails, and a "
+                    "lexicon that the read letters look up would carry in-vocabulary words as far as the letters go.")
+    gap = iv["phonemes_exact"] - oov["phonemes_exact"]
+    text.append(f"In-vocabulary words, whose pronunciations it trained on, come out {gap * 100:+.1f} points against OOV ones"
+                + (": it has learned spelling-to-sound rules, not the lexicon." if abs(gap) < 0.03 else "."))
+    return out + ["", " ".join(text), ""]
+
+
 def _float_student_words(training: dict) -> str:
     """A packed run's float student, if it started from one or was taught by one."""
     for key, role in (("float_student", "started from it, taught by it"), ("teacher", "taught by it")):
@@ -618,6 +647,7 @@ def main() -> None:
     out += continued_section(load("continued"))
     out += fresh_section(load("continued_fresh"))
     out += fit_section(load("fit"))
+    out += letters_section(load("letters"))
     for name in ("precision", "precision_from_float", "precision_from_float_fresh", "precision_from_float_large_alone"):
         out += precision_section(load(name))
     out += export_section(load("export"))

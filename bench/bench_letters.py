@@ -1,0 +1,148 @@
+"""Is the model failing to read the word, or to pronounce it? A probe: a letter head (a 5-token
+conv with CTC, shaped like the phoneme head) trained on the frozen features that the phoneme
+head reads, then both heads on the same held-out images, side by side. Letters read far better
+than phonemes: the encoder has read the word, and spelling -> sound is what fails. In-vocabulary
+words reading no better than OOV ones says the model has learned rules, not the lexicon.
+
+    python bench/bench_letters.py --data D --eval E [--checkpoint P] [--tier T] [--steps 3000]
+
+D: a data directory to train the probe on (its train split); E: one whose evaluation splits to
+read (e.g. `its-mobile data --n 1 --n-eval 1000 --seed 11`). Writes bench/results/letters.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+from tqdm import tqdm
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import machine  # noqa: E402
+
+from its_mobile import checkpoint  # noqa: E402
+from its_mobile.data.dataset import load  # noqa: E402
+from its_mobile.evaluate.metrics import targets  # noqa: E402
+from its_mobile.model.encoder import ctc_greedy  # noqa: E402
+
+EVAL_SPLITS = ("eval_iv_clean", "eval_iv_noisy", "eval_oov_clean", "eval_oov_noisy")
+STRESS = ("ˈ", "ˌ")
+
+
+def features_and_phonemes(encoder: nn.Module, images: np.ndarray) -> tuple[torch.Tensor, list[list[int]]]:
+    """(what the phoneme head reads (B, C, T), the phonemes it reads) of each image."""
+    seen = []
+    hook = encoder.head.register_forward_hook(lambda _m, inputs, _out: seen.append(inputs[0]))
+    try:
+        with torch.no_grad():
+            phones, mask = ctc_greedy(encoder(torch.from_numpy(np.asarray(images, np.float32)).unsqueeze(1)))
+    finally:
+        hook.remove()
+    return seen[0], [p[: int(m.sum())].tolist() for p, m in zip(phones, mask)]
+
+
+def greedy_letters(logits: torch.Tensor, alphabet: str) -> list[str]:
+    """CTC's greedy rule on letter logits (B, T, 1 + letters), index 0 the blank."""
+    out = []
+    for row in logits.argmax(-1).tolist():
+        word, prev = [], 0
+        for i in row:
+            if i not in (0, prev):
+                word.append(alphabet[i - 1])
+            prev = i
+        out.append("".join(word))
+    return out
+
+
+def train_probe(encoder: nn.Module, data, alphabet: str, steps: int, batch: int, seed: int) -> tuple[nn.Module, list]:
+    images, word_ids = data.split("train")
+    index = {c: i + 1 for i, c in enumerate(alphabet)}
+    channels = encoder.head.in_channels
+    head = nn.Conv1d(channels, len(alphabet) + 1, encoder.head.kernel_size[0], padding=encoder.head.padding[0])
+    opt = torch.optim.AdamW(head.parameters(), 3e-3)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, 3e-3, total_steps=steps)
+    rng = np.random.default_rng(seed)
+    curve = []
+    for step in tqdm(range(steps), desc="letter probe"):
+        pick = np.sort(rng.choice(len(word_ids), batch, replace=False))
+        feats, _ = features_and_phonemes(encoder, images[pick])
+        words = [data.words[i] for i in word_ids[pick]]
+        logp = F.log_softmax(head(feats), 1).permute(2, 0, 1)  # (T, B, C)
+        loss = F.ctc_loss(logp, torch.tensor([index[c] for w in words for c in w]),
+                          torch.full((batch,), logp.shape[0]), torch.tensor([len(w) for w in words]), zero_infinity=True)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+        if step % 250 == 0 or step == steps - 1:
+            curve.append([step, round(float(loss), 4)])
+    return head.eval(), curve
+
+
+def unstressed(ids: list[int], inventory: list[str]) -> list[str]:
+    out = []
+    for i in ids:
+        p = inventory[i]
+        for mark in STRESS:
+            p = p.replace(mark, "")
+        out.append(p)
+    return out
+
+
+def compare(encoder: nn.Module, head: nn.Module, data, alphabet: str, inventory: list[str]) -> dict:
+    rows = {}
+    for split in EVAL_SPLITS:
+        images, word_ids = data.split(split)
+        letters, phones = [], []
+        for a in range(0, len(word_ids), 200):
+            feats, got = features_and_phonemes(encoder, images[a : a + 200])
+            with torch.no_grad():
+                letters += greedy_letters(head(feats).transpose(1, 2), alphabet)
+            phones += got
+        words = [data.words[i] for i in word_ids]
+        want = targets(data, word_ids)
+        read = np.array([g == w for g, w in zip(letters, words)])
+        said = np.array([g == w for g, w in zip(phones, want)])
+        stress_only = np.array([not s and unstressed(g, inventory) == unstressed(w, inventory)
+                                for g, w, s in zip(phones, want, said)])
+        rows[split] = {"n": len(words), "letters_exact": float(read.mean()), "phonemes_exact": float(said.mean()),
+                       "phonemes_exact_when_letters_exact": float(said[read].mean()) if read.any() else None,
+                       "wrong_in_stress_only": float(stress_only.mean())}
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", type=Path, required=True, help="data directory whose train split trains the probe")
+    ap.add_argument("--eval", type=Path, required=True, help="data directory whose evaluation splits are read")
+    ap.add_argument("--checkpoint", type=Path, default=None, help="model (default: the embedded one)")
+    ap.add_argument("--tier", default=None)
+    ap.add_argument("--steps", type=int, default=3000)
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    torch.manual_seed(args.seed)
+    model, info = checkpoint.load_model(args.checkpoint, args.tier)
+    encoder = model.encoder.eval().requires_grad_(False)
+    train, held = load(args.data), load(args.eval)
+    alphabet = "".join(sorted({c for w in train.words for c in w}))
+    start = time.perf_counter()
+    head, curve = train_probe(encoder, train, alphabet, args.steps, args.batch, args.seed)
+    seconds = time.perf_counter() - start
+    out = {"machine": machine(), "checkpoint": str(args.checkpoint or "the embedded default"), "tier": info["tier"],
+           "train_data": train.meta["spec"], "eval_data": held.meta["spec"], "alphabet": alphabet,
+           "steps": args.steps, "batch": args.batch, "seed": args.seed, "probe_seconds": round(seconds),
+           "loss_curve": curve, "splits": compare(encoder, head, held, alphabet, info["inventory"])}
+    (Path(__file__).parent / "results" / "letters.json").write_text(json.dumps(out, indent=1))
+    print(json.dumps(out["splits"], indent=1))
+
+
+if __name__ == "__main__":
+    main()
