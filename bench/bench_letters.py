@@ -2,7 +2,9 @@
 conv with CTC, shaped like the phoneme head) trained on the frozen features that the phoneme
 head reads, then both heads on the same held-out images, side by side. Letters read far better
 than phonemes: the encoder has read the word, and spelling -> sound is what fails. In-vocabulary
-words reading no better than OOV ones says the model has learned rules, not the lexicon.
+words reading no better than OOV ones says the model has learned rules, not the lexicon. And
+what a lexicon would give: the read letters looked up among the training words (the model's own
+phonemes where they are not there), with the lexicon's compressed size.
 
     python bench/bench_letters.py --data D --eval E [--checkpoint P] [--tier T] [--steps 3000]
 
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import lzma
 import sys
 import time
 from pathlib import Path
@@ -96,7 +99,21 @@ def unstressed(ids: list[int], inventory: list[str]) -> list[str]:
     return out
 
 
-def compare(encoder: nn.Module, head: nn.Module, data, alphabet: str, inventory: list[str]) -> dict:
+def lexicon(data) -> dict[str, list[int]]:
+    """Every in-vocabulary word of `data` (what training may read) -> its phoneme ids."""
+    words = [i for i, oov in enumerate(data.word_oov) if not oov]
+    return dict(zip((data.words[i] for i in words), targets(data, np.array(words))))
+
+
+def lexicon_bytes(lex: dict[str, list[int]]) -> int:
+    """The lexicon as one line per word (the word, then its phoneme ids as bytes 128 + id, which
+    no letter, tab or newline can be), xz-compressed."""
+    lines = b"\n".join(w.encode() + bytes(128 + i for i in ids) for w, ids in sorted(lex.items()))
+    return len(lzma.compress(lines, preset=9 | lzma.PRESET_EXTREME))
+
+
+def compare(encoder: nn.Module, head: nn.Module, data, alphabet: str, inventory: list[str],
+            lex: dict[str, list[int]]) -> dict:
     rows = {}
     for split in EVAL_SPLITS:
         images, word_ids = data.split(split)
@@ -110,11 +127,15 @@ def compare(encoder: nn.Module, head: nn.Module, data, alphabet: str, inventory:
         want = targets(data, word_ids)
         read = np.array([g == w for g, w in zip(letters, words)])
         said = np.array([g == w for g, w in zip(phones, want)])
+        # The read letters looked up in the lexicon; the model's own phonemes where they are not in it
+        looked_up = np.array([lex.get(r, p) == w for r, p, w in zip(letters, phones, want)])
         stress_only = np.array([not s and unstressed(g, inventory) == unstressed(w, inventory)
                                 for g, w, s in zip(phones, want, said)])
         rows[split] = {"n": len(words), "letters_exact": float(read.mean()), "phonemes_exact": float(said.mean()),
                        "phonemes_exact_when_letters_exact": float(said[read].mean()) if read.any() else None,
-                       "wrong_in_stress_only": float(stress_only.mean())}
+                       "wrong_in_stress_only": float(stress_only.mean()),
+                       "letters_in_lexicon": float(np.mean([r in lex for r in letters])),
+                       "with_lexicon_exact": float(looked_up.mean())}
     return rows
 
 
@@ -132,14 +153,18 @@ def main() -> None:
     model, info = checkpoint.load_model(args.checkpoint, args.tier)
     encoder = model.encoder.eval().requires_grad_(False)
     train, held = load(args.data), load(args.eval)
+    if train.meta["inventory"] != info["inventory"]:
+        sys.exit(f"{args.data}: its phoneme inventory is not the model's")
     alphabet = "".join(sorted({c for w in train.words for c in w}))
+    lex = lexicon(train)
     start = time.perf_counter()
     head, curve = train_probe(encoder, train, alphabet, args.steps, args.batch, args.seed)
     seconds = time.perf_counter() - start
     out = {"machine": machine(), "checkpoint": str(args.checkpoint or "the embedded default"), "tier": info["tier"],
            "train_data": train.meta["spec"], "eval_data": held.meta["spec"], "alphabet": alphabet,
            "steps": args.steps, "batch": args.batch, "seed": args.seed, "probe_seconds": round(seconds),
-           "loss_curve": curve, "splits": compare(encoder, head, held, alphabet, info["inventory"])}
+           "loss_curve": curve, "lexicon_words": len(lex), "lexicon_xz_bytes": lexicon_bytes(lex),
+           "splits": compare(encoder, head, held, alphabet, info["inventory"], lex)}
     (Path(__file__).parent / "results" / "letters.json").write_text(json.dumps(out, indent=1))
     print(json.dumps(out["splits"], indent=1))
 
