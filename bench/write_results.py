@@ -341,6 +341,27 @@ def letters_section(r: dict | None) -> list[str]:
     return out + ["", " ".join(text), ""]
 
 
+def g2p_section(g: dict | None, letters: dict | None) -> list[str]:
+    if not g:
+        return []
+    oov, iv = g["oov_words"], g["training_words_sample"]
+    out = ["### Spelling to sound from the letters alone (`python bench/bench_g2p.py`)", "", *machine_line(g),
+           f"A transformer over letters ({g['params']:,} parameters: width {g['width']}, {g['depth']} layers; CTC over "
+           f"phonemes, two slots per letter), float, trained {g['steps']:,} steps of {g['batch']} words "
+           f"({g['seconds'] / 60:.0f} minutes) on the training words' espeak-ng phonemes, given the true letters.", "",
+           "| words | n | exact | PER |", "|---|---|---|---|",
+           f"| OOV (never trained on) | {oov['n']:,} | {pct(oov['exact'])} | {pct(oov['per'])} |",
+           f"| training words (sample) | {iv['n']:,} | {pct(iv['exact'])} | {pct(iv['per'])} |", ""]
+    if letters:
+        model = letters["splits"]["eval_oov_clean"]
+        out += [f"Beside it, the whole model on clean OOV word images: {pct(model['phonemes_exact'])} exact "
+                f"({pct(model['phonemes_exact_when_letters_exact'])} where its letters read right, "
+                "bench_letters.py). The OOV target is 85%. Spelling to sound is learnable at this size from "
+                "letters; inside the image model it is learned far less well. Training words short of 100% "
+                "are what a lexicon lookup would carry.", ""]
+    return out
+
+
 def _float_student_words(training: dict) -> str:
     """A packed run's float student, if it started from one or was taught by one."""
     for key, role in (("float_student", "started from it, taught by it"), ("teacher", "taught by it")):
@@ -652,6 +673,7 @@ def main() -> None:
     out += fresh_section(load("continued_fresh"))
     out += fit_section(load("fit"))
     out += letters_section(load("letters"))
+    out += g2p_section(load("g2p"), load("letters"))
     for name in ("precision", "precision_from_float", "precision_from_float_fresh", "precision_from_float_large_alone"):
         out += precision_section(load(name))
     out += export_section(load("export"))
