@@ -14,6 +14,13 @@ def test_espeak_ipa_with_stress_and_timings():
     assert s.starts[0] == 0 and np.all(np.diff(s.starts) > 0) and s.starts[-1] < len(s.audio)
 
 
+def test_a_modifier_timed_apart_joins_its_phoneme():
+    # Synthesis times 'ɡ' and 'ʲ' apart where the phoneme string has one 'ɡʲ'
+    s = espeak.speak("argyll")
+    assert s.phonemes == ("ˈɑːɹ", "ɡʲ", "aɪ", "l")
+    assert len(s.starts) == 4 and np.all(np.diff(s.starts) > 0)
+
+
 def test_same_seed_same_data(tiny_data, tmp_path):
     again = generate(tmp_path / "again", TINY_SPEC, progress=False)
     # The same process spoke these words before: each speech chunk restarts espeak-ng, whose

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import unicodedata
 from dataclasses import dataclass
 
 import numpy as np
@@ -102,10 +103,24 @@ class _Engine:
         audio = np.concatenate(self._chunks) if self._chunks else np.zeros(0, np.int16)
         # Pauses come as phoneme events with an empty name; they join the phoneme before them.
         timed = [(s, p) for s, p in self._events if p]
+        if len(timed) != len(phonemes):
+            timed = _join_modifiers(timed)
         if len(timed) != len(phonemes) or not phonemes:
             raise ValueError(f"espeak-ng timing does not match phonemes for {word!r}")
         starts = np.array([0] + [s for s, _ in timed[1:]], dtype=np.int64)
         return Speech(phonemes, audio.astype(np.int16), starts)
+
+
+def _join_modifiers(timed: list[tuple[int, str]]) -> list[tuple[int, str]]:
+    """Synthesis can time a modifier on its own ('ɡ', 'ʲ' for 'argyll') where the phoneme string
+    writes one phoneme ('ɡʲ'): such an event belongs to the phoneme before it."""
+    out: list[tuple[int, str]] = []
+    for sample, name in timed:
+        if out and all(unicodedata.category(c) in ("Lm", "Mn", "Sk") for c in name):
+            out[-1] = (out[-1][0], out[-1][1] + name)
+        else:
+            out.append((sample, name))
+    return out
 
 
 @functools.cache

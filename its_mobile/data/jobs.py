@@ -34,12 +34,17 @@ def render_chunk(args) -> np.ndarray:
 
 def speak_chunk(words: list[str]) -> list[tuple[np.ndarray, np.ndarray] | None]:
     """(durations in mel frames, float32 audio at SAMPLE_RATE padded to whole frames) per word;
-    None for a word longer than MAX_FRAMES. The chunk starts from a freshly loaded espeak-ng, so
+    None for a word longer than MAX_FRAMES or one whose audio espeak-ng does not time phoneme by
+    phoneme (rare: the word is left out of the speech set, not the run). The chunk starts from a freshly loaded espeak-ng, so
     its samples do not depend on what the process spoke before (see espeak.restart)."""
     espeak.restart()
     out = []
     for w in words:
-        s = espeak.speak(w)
+        try:
+            s = espeak.speak(w)
+        except ValueError:
+            out.append(None)
+            continue
         audio = to_model_rate(s.audio)
         frames = -(-len(audio) // HOP)
         if frames > MAX_FRAMES:
