@@ -5,9 +5,11 @@ trained on the training words' espeak-ng phonemes, then asked for the OOV words 
 on) and a sample of training words. The model reads letters well (bench_letters.py); this says
 what spelling to sound alone can reach at this size and this much CPU time.
 
-    python bench/bench_g2p.py --data D [--minutes 20] [--width 128] [--depth 4]
+    python bench/bench_g2p.py --data D [--minutes 20] [--width 128] [--depth 4] [--save P]
 
-D: a data directory (its words, phonemes and OOV split). Writes bench/results/g2p.json.
+D: a data directory (its words, phonemes and OOV split). Writes bench/results/g2p_wW_dD.json (one
+per size); `--save`
+keeps the probe for `bench_letters.py --g2p P`, which feeds it the letters read from images.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
 from torch.nn import functional as F
 from tqdm import tqdm
 
@@ -52,10 +56,38 @@ class LettersToPhonemes(nn.Module):
 
 
 def encode(words: list[str], index: dict[str, int], max_len: int) -> torch.Tensor:
+    """Letters as ids (0 pads); letters outside the alphabet are dropped, words cut at max_len."""
     out = torch.zeros(len(words), max_len, dtype=torch.long)
     for i, w in enumerate(words):
-        out[i, : len(w)] = torch.tensor([index[c] for c in w])
+        ids = [index[c] for c in w if c in index][:max_len]
+        out[i, : len(ids)] = torch.tensor(ids, dtype=torch.long)
     return out
+
+
+def save(model: LettersToPhonemes, config: dict, path: Path) -> None:
+    save_file(model.state_dict(), str(path), metadata={"g2p": json.dumps(config)})
+
+
+def load_g2p(path: Path) -> tuple[LettersToPhonemes, dict]:
+    """A probe saved by `--save`: safetensors, its config in the metadata (no pickle)."""
+    with safe_open(str(path), "pt") as f:
+        config = json.loads(f.metadata()["g2p"])
+    model = LettersToPhonemes(len(config["alphabet"]), config["n_phones"], config["width"], config["depth"],
+                              config["max_len"])
+    model.load_state_dict(load_file(str(path)))
+    return model.eval(), config
+
+
+def pronounce(model: LettersToPhonemes, config: dict, words: list[str]) -> list[list[int]]:
+    """Phoneme ids for each spelling (an empty spelling gets none)."""
+    index = {c: i + 1 for i, c in enumerate(config["alphabet"])}
+    letters = encode(words, index, config["max_len"])
+    got = []
+    with torch.no_grad():
+        for a in range(0, len(words), 500):
+            x = letters[a : a + 500]
+            got += greedy(model(x), (x != 0).sum(1) * SLOTS)
+    return got
 
 
 def greedy(logp: torch.Tensor, slots: torch.Tensor) -> list[list[int]]:
@@ -71,12 +103,7 @@ def greedy(logp: torch.Tensor, slots: torch.Tensor) -> list[list[int]]:
     return out
 
 
-def score(model: nn.Module, letters: torch.Tensor, want: list[list[int]]) -> dict:
-    got = []
-    with torch.no_grad():
-        for a in range(0, len(want), 500):
-            x = letters[a : a + 500]
-            got += greedy(model(x), (x != 0).sum(1) * SLOTS)
+def score(got: list[list[int]], want: list[list[int]]) -> dict:
     return {"n": len(want), "exact": float(np.mean([g == w for g, w in zip(got, want)])),
             "per": sum(edit_distance(g, w) for g, w in zip(got, want)) / sum(len(w) for w in want)}
 
@@ -90,6 +117,7 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--save", type=Path, default=None, help="keep the trained probe here (.safetensors)")
     args = ap.parse_args()
     torch.manual_seed(args.seed)
     data = load(args.data)
@@ -131,12 +159,17 @@ def main() -> None:
     bar.close()
     seconds = time.perf_counter() - start
     model.eval()
+    config = {"alphabet": alphabet, "n_phones": len(data.meta["inventory"]), "width": args.width,
+              "depth": args.depth, "max_len": max_len}
+    if args.save:
+        save(model, config, args.save)
     out = {"machine": machine(), "data": data.meta["spec"], "width": args.width, "depth": args.depth,
            "params": sum(p.numel() for p in model.parameters()), "batch": args.batch, "lr": args.lr,
            "seed": args.seed, "steps": step, "seconds": round(seconds), "loss_curve": curve,
-           "oov_words": score(model, letters[oov], [phones[i] for i in oov]),
-           "training_words_sample": score(model, letters[iv_sample], [phones[i] for i in iv_sample])}
-    (Path(__file__).parent / "results" / "g2p.json").write_text(json.dumps(out, indent=1))
+           "oov_words": score(pronounce(model, config, [data.words[i] for i in oov]), [phones[i] for i in oov]),
+           "training_words_sample": score(pronounce(model, config, [data.words[i] for i in iv_sample]),
+                                          [phones[i] for i in iv_sample])}
+    (Path(__file__).parent / "results" / f"g2p_w{args.width}_d{args.depth}.json").write_text(json.dumps(out, indent=1))
     print(json.dumps({k: out[k] for k in ("params", "steps", "seconds", "oov_words", "training_words_sample")}, indent=1))
 
 
