@@ -7,6 +7,8 @@
 # PACKED: the new packed.safetensors; FLOAT_RUN: the train-float run its student was
 # fine-tuned from; TERNARY_RUN: the ternary run directory (its tiers); DATA: from
 # `its-mobile data`; WORK: a scratch directory (the old default and the artifacts go there).
+# G2P (optional, in the environment): a letters -> phonemes network saved by
+# `bench/bench_g2p.py --save`, to keep bench_letters' reader + speaker columns.
 # Run from the repository root with the .venv made by `make install`.
 set -euo pipefail
 if [ $# -ne 5 ]; then sed -n 5,10p "$0" >&2; exit 2; fi
@@ -36,6 +38,7 @@ step build;          $PY bench/bench_build.py > /dev/null
 step cascade;        $PY bench/bench_cascade.py > /dev/null
 step margins;        $PY bench/bench_margins.py --data "$DATA" > /dev/null
 step fit;            $PY bench/bench_fit.py --data "$DATA"
-step letters;        $PY bench/bench_letters.py --data "$DATA" --eval "$WORK/fresh" > /dev/null
+step letters;        $PY bench/bench_letters.py --data "$DATA" --eval "$WORK/fresh" ${G2P:+--g2p "$G2P"} > /dev/null
+$PY bench/bench_letters.py --data "$DATA" --eval "$WORK/fresh" --features widen > /dev/null
 step write;          $PY bench/write_results.py
 step done

@@ -13,6 +13,8 @@ import numpy as np
 
 HERE = Path(__file__).parent
 R = HERE / "results"
+# letters_section's columns for a reader followed by a speaker (bench_letters.py --g2p)
+SPEAKER_HEAD = " letters then g2p | lexicon, else g2p |"
 
 
 def load(name: str) -> dict | None:
@@ -308,7 +310,8 @@ def fit_section(f: dict | None) -> list[str]:
                       "training steps to win back.", ""]
 
 
-def letters_section(r: dict | None) -> list[str]:
+def letters_section(r: dict | None, widen: dict | None) -> list[str]:
+    """`widen`: the same probe on the tokens before the last block (bench_letters.py --features widen)."""
     if not r:
         return []
     rows = r["splits"]
@@ -320,11 +323,14 @@ def letters_section(r: dict | None) -> list[str]:
            f"per split (data `--seed {spec.get('seed', '?')}`: fonts never trained on; OOV: words never trained on). "
            "Word-level exact.", "",
            "| split | letters exact | phonemes exact | phonemes exact where the letters are | wrong in stress only "
-           "| read letters in the lexicon | exact with the lexicon |", "|---|---|---|---|---|---|---|"]
+           "| read letters in the lexicon | exact with the lexicon |" + SPEAKER_HEAD * bool(r.get("g2p")),
+           "|---|---|---|---|---|---|---|" + "---|---|" * bool(r.get("g2p"))]
     for split, v in rows.items():
+        speaker = (f" {pct(v['letters_then_g2p_exact'])} | {pct(v['lexicon_then_g2p_exact'])} |" if r.get("g2p")
+                   else "")
         out.append(f"| {split} | {pct(v['letters_exact'])} | {pct(v['phonemes_exact'])} "
                    f"| {pct(v['phonemes_exact_when_letters_exact'])} | {pct(v['wrong_in_stress_only'])} "
-                   f"| {pct(v['letters_in_lexicon'])} | {pct(v['with_lexicon_exact'])} |")
+                   f"| {pct(v['letters_in_lexicon'])} | {pct(v['with_lexicon_exact'])} |" + speaker)
     iv, oov = rows["eval_iv_clean"], rows["eval_oov_clean"]
     lead = iv["letters_exact"] - iv["phonemes_exact"]
     text = [f"Clean in-vocabulary words: the encoder's features give the letters of {pct(iv['letters_exact'])}, the "
@@ -338,20 +344,43 @@ def letters_section(r: dict | None) -> list[str]:
     text.append(f"\"With the lexicon\": the read letters looked up among the {r['lexicon_words']:,} training words, the "
                 f"model's own phonemes where they are not among them; that lexicon is {r['lexicon_xz_bytes']:,} bytes "
                 "xz-compressed (a design estimate: neither the probe nor the lookup is in the model or its exports).")
+    if r.get("g2p"):
+        g, oov = r["g2p"], rows["eval_oov_clean"]
+        text.append(f"A reader followed by a speaker: the read letters said by bench_g2p.py's network ({g['width']} x "
+                    f"{g['depth']}, {g['params']:,} parameters; \"letters then g2p\"), or looked up in the lexicon and "
+                    "said by that network where they are not in it (\"lexicon, else g2p\"). Clean OOV images: "
+                    f"{pct(oov['letters_then_g2p_exact'])} against the model's {pct(oov['phonemes_exact'])}; clean "
+                    f"in-vocabulary images: {pct(iv['letters_then_g2p_exact'])} from the letters alone, "
+                    f"{pct(iv['lexicon_then_g2p_exact'])} behind the lexicon.")
+    if widen:
+        w = widen["splits"]
+        text.append(f"Trained on the tokens before the last block of {widen['checkpoint']} (`--features widen`), "
+                    f"the same probe reads the letters of {pct(w['eval_iv_clean']['letters_exact'])} "
+                    f"of clean and {pct(w['eval_iv_noisy']['letters_exact'])} of noisy in-vocabulary words "
+                    f"({pct(w['eval_oov_clean']['letters_exact'])} / {pct(w['eval_oov_noisy']['letters_exact'])} OOV): "
+                    "what the last, widest block adds to reading letters (features trained for phonemes, not for "
+                    "letters).")
     return out + ["", " ".join(text), ""]
 
 
-def g2p_section(g: dict | None, letters: dict | None) -> list[str]:
-    if not g:
+def g2p_section(sizes: list[dict], letters: dict | None) -> list[str]:
+    """One row per size of bench_g2p.py's letters -> phonemes network, smallest first."""
+    if not sizes:
         return []
-    oov, iv = g["oov_words"], g["training_words_sample"]
-    out = ["### Spelling to sound from the letters alone (`python bench/bench_g2p.py`)", "", *machine_line(g),
-           f"A transformer over letters ({g['params']:,} parameters: width {g['width']}, {g['depth']} layers; CTC over "
-           f"phonemes, two slots per letter), float, trained {g['steps']:,} steps of {g['batch']} words "
-           f"({g['seconds'] / 60:.0f} minutes) on the training words' espeak-ng phonemes, given the true letters.", "",
-           "| words | n | exact | PER |", "|---|---|---|---|",
-           f"| OOV (never trained on) | {oov['n']:,} | {pct(oov['exact'])} | {pct(oov['per'])} |",
-           f"| training words (sample) | {iv['n']:,} | {pct(iv['exact'])} | {pct(iv['per'])} |", ""]
+    g = sizes[0]
+    machines = {m: {"machine": m} for m in dict.fromkeys(s.get("machine") for s in sizes)}  # each once, in order
+    out = ["### Spelling to sound from the letters alone (`python bench/bench_g2p.py`)", "",
+           *[line for r in machines.values() for line in machine_line(r)],
+           "A transformer over letters (CTC over phonemes, two slots per letter), float, trained for a fixed time "
+           f"in batches of {g['batch']} words on the training words' espeak-ng phonemes, given the true letters; "
+           "then the OOV words (never trained on) and a sample of training words.", "",
+           "| width x layers | parameters | steps (minutes) | OOV exact | OOV PER | training words exact | PER |",
+           "|---|---|---|---|---|---|---|"]
+    for g in sizes:
+        oov, iv = g["oov_words"], g["training_words_sample"]
+        out.append(f"| {g['width']} x {g['depth']} | {g['params']:,} | {g['steps']:,} ({g['seconds'] / 60:.0f}) "
+                   f"| {pct(oov['exact'])} | {pct(oov['per'])} | {pct(iv['exact'])} | {pct(iv['per'])} |")
+    out.append("")
     if letters:
         model = letters["splits"]["eval_oov_clean"]
         out += [f"Beside it, the whole model on clean OOV word images: {pct(model['phonemes_exact'])} exact "
@@ -672,8 +701,9 @@ def main() -> None:
     out += continued_section(load("continued"))
     out += fresh_section(load("continued_fresh"))
     out += fit_section(load("fit"))
-    out += letters_section(load("letters"))
-    out += g2p_section(load("g2p"), load("letters"))
+    out += letters_section(load("letters"), load("letters_widen"))
+    out += g2p_section(sorted((json.loads(p.read_text()) for p in R.glob("g2p_w*.json")), key=lambda g: g["params"]),
+                       load("letters"))
     for name in ("precision", "precision_from_float", "precision_from_float_fresh", "precision_from_float_large_alone"):
         out += precision_section(load(name))
     out += export_section(load("export"))
