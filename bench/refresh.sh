@@ -40,5 +40,6 @@ step margins;        $PY bench/bench_margins.py --data "$DATA" > /dev/null
 step fit;            $PY bench/bench_fit.py --data "$DATA"
 step letters;        $PY bench/bench_letters.py --data "$DATA" --eval "$WORK/fresh" ${G2P:+--g2p "$G2P"} > /dev/null
 $PY bench/bench_letters.py --data "$DATA" --eval "$WORK/fresh" --features widen > /dev/null
+step lexicon;        $PY bench/bench_lexicon.py --data "$DATA" --eval "$WORK/fresh" ${G2P:+--g2p "$G2P"} > /dev/null
 step write;          $PY bench/write_results.py
 step done

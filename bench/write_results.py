@@ -363,6 +363,31 @@ def letters_section(r: dict | None, widen: dict | None) -> list[str]:
     return out + ["", " ".join(text), ""]
 
 
+def lexicon_section(r: dict | None) -> list[str]:
+    if not r:
+        return []
+    splits = r["splits"]
+    out = ["### The lexicon mends misreadings (`python bench/bench_lexicon.py`)", "", *machine_line(r),
+           f"The letter probe of bench_letters.py on {r['checkpoint']} (`{r['tier']}`) reads the same "
+           f"{splits['eval_iv_clean']['n']:,} images per split; a reading that is not among the "
+           f"{r['lexicon_words']:,} lexicon words becomes the lexicon word within {r['max_edits']} edits that the "
+           "letter head's CTC likes best, when that word is at most `margin` nats less likely than the reading. "
+           f"Phonemes: the lexicon's, else {r['fallback']}. Exact phonemes per split, and the share "
+           "of readings mended:", "",
+           "| margin (nats) | " + " | ".join(splits) + " | mended (iv clean / oov clean) |",
+           "|---|" + "---|" * (len(splits) + 1)]
+    n = len(splits["eval_iv_clean"]["margins"])
+    for i in range(n):
+        rows = [v["margins"][i] for v in splits.values()]
+        m = rows[0]["margin"]
+        out.append(f"| {'any' if m is None else num(m, '.0f')} | " + " | ".join(pct(x["phonemes_exact"]) for x in rows)
+                   + f" | {pct(splits['eval_iv_clean']['margins'][i]['mended'])} / "
+                     f"{pct(splits['eval_oov_clean']['margins'][i]['mended'])} |")
+    out += ["", "The margin was not tuned on separate data: the table is the whole trade. A mended in-vocabulary "
+            "word gains what an OOV word mended into a lexicon word loses.", ""]
+    return out
+
+
 def g2p_section(sizes: list[dict], letters: dict | None) -> list[str]:
     """One row per size of bench_g2p.py's letters -> phonemes network, smallest first."""
     if not sizes:
@@ -702,6 +727,7 @@ def main() -> None:
     out += fresh_section(load("continued_fresh"))
     out += fit_section(load("fit"))
     out += letters_section(load("letters"), load("letters_widen"))
+    out += lexicon_section(load("lexicon"))
     out += g2p_section(sorted((json.loads(p.read_text()) for p in R.glob("g2p_w*.json")), key=lambda g: g["params"]),
                        load("letters"))
     for name in ("precision", "precision_from_float", "precision_from_float_fresh", "precision_from_float_large_alone"):
