@@ -160,8 +160,9 @@ def compare(encoder: nn.Module, head: nn.Module, data, alphabet: str, inventory:
     return rows
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def probe_arguments(description: str) -> argparse.ArgumentParser:
+    """What every letter-probe benchmark takes (this one and bench_lexicon.py)."""
+    ap = argparse.ArgumentParser(description=description)
     ap.add_argument("--data", type=Path, required=True, help="data directory whose train split trains the probe")
     ap.add_argument("--eval", type=Path, required=True, help="data directory whose evaluation splits are read")
     ap.add_argument("--checkpoint", type=Path, default=None, help="model (default: the embedded one)")
@@ -169,19 +170,28 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=3000)
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--features", choices=sorted(TAPS), default="head",
-                    help="read letters from what the phoneme head reads, or from the tokens before the last block")
     ap.add_argument("--g2p", type=Path, default=None,
-                    help="a letters -> phonemes probe saved by bench_g2p.py --save: also say the read letters with it")
-    args = ap.parse_args()
+                    help="a letters -> phonemes network saved by bench_g2p.py --save: say the read letters with it")
+    return ap
+
+
+def probe_inputs(args: argparse.Namespace):
+    """-> (frozen encoder, model info, train data, held-out data, alphabet, lexicon of the training words)."""
     torch.manual_seed(args.seed)
     model, info = checkpoint.load_model(args.checkpoint, args.tier)
-    encoder = model.encoder.eval().requires_grad_(False)
     train, held = load(args.data), load(args.eval)
     if train.meta["inventory"] != info["inventory"]:
         sys.exit(f"{args.data}: its phoneme inventory is not the model's")
     alphabet = "".join(sorted({c for w in train.words for c in w}))
-    lex = lexicon(train)
+    return model.encoder.eval().requires_grad_(False), info, train, held, alphabet, lexicon(train)
+
+
+def main() -> None:
+    ap = probe_arguments(__doc__.splitlines()[0])
+    ap.add_argument("--features", choices=sorted(TAPS), default="head",
+                    help="read letters from what the phoneme head reads, or from the tokens before the last block")
+    args = ap.parse_args()
+    encoder, info, train, held, alphabet, lex = probe_inputs(args)
     speaker = None
     if args.g2p:
         g2p, g2p_config = load_g2p(args.g2p)

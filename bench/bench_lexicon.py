@@ -13,7 +13,6 @@ D, E as for bench_letters.py. Writes bench/results/lexicon.json.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from functools import partial
@@ -25,11 +24,10 @@ from torch.nn import functional as F
 
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_g2p import load_g2p, pronounce  # noqa: E402
-from bench_letters import EVAL_SPLITS, features_and_phonemes, greedy_letters, lexicon, train_probe  # noqa: E402
+from bench_letters import (EVAL_SPLITS, features_and_phonemes, greedy_letters, probe_arguments,  # noqa: E402
+                           probe_inputs, train_probe)
 from common import machine  # noqa: E402
 
-from its_mobile import checkpoint  # noqa: E402
-from its_mobile.data.dataset import load  # noqa: E402
 from its_mobile.evaluate.metrics import edit_distance, targets  # noqa: E402
 
 MARGINS = (0.0, 1.0, 2.0, 4.0, 8.0, float("inf"))  # nats; 0 mends only readings the head likes less
@@ -88,25 +86,8 @@ def read_split(encoder, head, images, alphabet: str, lex: dict, index: dict) -> 
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", type=Path, required=True, help="data directory whose train split trains the probe")
-    ap.add_argument("--eval", type=Path, required=True, help="data directory whose evaluation splits are read")
-    ap.add_argument("--checkpoint", type=Path, default=None, help="model (default: the embedded one)")
-    ap.add_argument("--tier", default=None)
-    ap.add_argument("--steps", type=int, default=3000)
-    ap.add_argument("--batch", type=int, default=64)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--g2p", type=Path, default=None,
-                    help="say words not in the lexicon with this bench_g2p.py network, not the model's phonemes")
-    args = ap.parse_args()
-    torch.manual_seed(args.seed)
-    model, info = checkpoint.load_model(args.checkpoint, args.tier)
-    encoder = model.encoder.eval().requires_grad_(False)
-    train, held = load(args.data), load(args.eval)
-    if train.meta["inventory"] != info["inventory"]:
-        sys.exit(f"{args.data}: its phoneme inventory is not the model's")
-    alphabet = "".join(sorted({c for w in train.words for c in w}))
-    lex = lexicon(train)
+    args = probe_arguments(__doc__.splitlines()[0]).parse_args()
+    encoder, info, train, held, alphabet, lex = probe_inputs(args)
     index = deletion_index(lex)
     speaker = partial(pronounce, *load_g2p(args.g2p)) if args.g2p else None
     head, _ = train_probe(encoder, train, alphabet, args.steps, args.batch, args.seed, "head")
