@@ -8,8 +8,8 @@ what spelling to sound alone can reach at this size and this much CPU time.
     python bench/bench_g2p.py --data D [--minutes 20] [--width 128] [--depth 4] [--save P]
 
 D: a data directory (its words, phonemes and OOV split). Writes bench/results/g2p_wW_dD.json (one
-per size); `--save`
-keeps the probe for `bench_letters.py --g2p P`, which feeds it the letters read from images.
+per size); `--save` keeps the network for `bench_letters.py --g2p P` and `bench_lexicon.py --g2p P`,
+which feed it the letters read from images.
 """
 
 from __future__ import annotations

@@ -34,7 +34,7 @@ from torch.nn import functional as F
 from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_g2p import load_g2p, pronounce  # noqa: E402
+from bench_g2p import greedy, load_g2p, pronounce  # noqa: E402
 from common import machine  # noqa: E402
 
 from its_mobile import checkpoint  # noqa: E402
@@ -46,9 +46,9 @@ EVAL_SPLITS = ("eval_iv_clean", "eval_iv_noisy", "eval_oov_clean", "eval_oov_noi
 STRESS = ("ˈ", "ˌ")
 
 
-# Where the probe reads: what the phoneme head reads (the last block's output, 192 wide), or
-# the tokens before the last block (96 wide, the input of `widen`), stored (B, T, C).
-TAPS = {"head": False, "widen": True}  # the module whose input the probe reads -> is it (B, T, C)
+# Where the probe reads: the input of the phoneme head (the last block's output, 192 wide, stored
+# (B, C, T)) or of `widen` (the tokens before the last block, 96 wide, stored (B, T, C)).
+TAPS = {"head": False, "widen": True}  # module -> is its input tokens-last
 
 
 def features_and_phonemes(encoder: nn.Module, images: np.ndarray, tap: str) -> tuple[torch.Tensor, list[list[int]]]:
@@ -67,15 +67,8 @@ def features_and_phonemes(encoder: nn.Module, images: np.ndarray, tap: str) -> t
 
 def greedy_letters(logits: torch.Tensor, alphabet: str) -> list[str]:
     """CTC's greedy rule on letter logits (B, T, 1 + letters), index 0 the blank."""
-    out = []
-    for row in logits.argmax(-1).tolist():
-        word, prev = [], 0
-        for i in row:
-            if i not in (0, prev):
-                word.append(alphabet[i - 1])
-            prev = i
-        out.append("".join(word))
-    return out
+    every_slot = torch.full((len(logits),), logits.shape[1])
+    return ["".join(alphabet[i] for i in ids) for ids in greedy(logits, every_slot)]
 
 
 def train_probe(encoder: nn.Module, data, alphabet: str, steps: int, batch: int, seed: int,

@@ -345,7 +345,7 @@ def letters_section(r: dict | None, widen: dict | None) -> list[str]:
                 f"model's own phonemes where they are not among them; that lexicon is {r['lexicon_xz_bytes']:,} bytes "
                 "xz-compressed (a design estimate: neither the probe nor the lookup is in the model or its exports).")
     if r.get("g2p"):
-        g, oov = r["g2p"], rows["eval_oov_clean"]
+        g = r["g2p"]
         text.append(f"A reader followed by a speaker: the read letters said by bench_g2p.py's network ({g['width']} x "
                     f"{g['depth']}, {g['params']:,} parameters; \"letters then g2p\"), or looked up in the lexicon and "
                     "said by that network where they are not in it (\"lexicon, else g2p\"). Clean OOV images: "
@@ -393,9 +393,9 @@ def g2p_section(sizes: list[dict], letters: dict | None) -> list[str]:
     if not sizes:
         return []
     g = sizes[0]
-    machines = {m: {"machine": m} for m in dict.fromkeys(s.get("machine") for s in sizes)}  # each once, in order
+    machines = dict.fromkeys(s.get("machine") for s in sizes)  # each once, in order
     out = ["### Spelling to sound from the letters alone (`python bench/bench_g2p.py`)", "",
-           *[line for r in machines.values() for line in machine_line(r)],
+           *[line for m in machines for line in machine_line({"machine": m})],
            "A transformer over letters (CTC over phonemes, two slots per letter), float, trained for a fixed time "
            f"in batches of {g['batch']} words on the training words' espeak-ng phonemes, given the true letters; "
            "then the OOV words (never trained on) and a sample of training words.", "",
