@@ -1,21 +1,26 @@
 import numpy as np
+import pytest
 import torch
 
 from its_mobile.constants import EOS, MAX_FRAMES, MAX_PHONES, MAX_SAMPLES, N_MELS, VOC_HOP, VOC_N_FFT
 from its_mobile.model import dims as D
+from its_mobile.model.encoder import ctc_collapse
 from its_mobile.model.its import ITS, OUTPUT_NAMES, count_params, example_inputs
+from its_mobile.model.speaker import ALPHABET, N_LETTERS, Speaker, letter_ids
 from its_mobile.model.vocoder import N_BINS, Vocoder, istft_basis, overlap_add_frames
 
 N_PHONES = 40
 
 
-def tiny_model() -> ITS:
+def tiny_model(speaker: bool = True) -> ITS:
     torch.manual_seed(0)
-    return ITS(D.ModelDims(N_PHONES, D.TINY, D.TINY_ACOUSTIC, D.TINY_VOCODER)).eval()
+    return ITS(D.ModelDims(N_PHONES, D.TINY, D.TINY_ACOUSTIC, D.TINY_VOCODER,
+                           D.TINY_SPEAKER if speaker else None)).eval()
 
 
-def test_output_shapes():
-    out = tiny_model()(torch.rand(3, 1, 32, 128) * 255)
+@pytest.mark.parametrize("speaker", [True, False])
+def test_output_shapes(speaker):
+    out = tiny_model(speaker)(torch.rand(3, 1, 32, 128) * 255)
     shapes = dict(zip(OUTPUT_NAMES, (o.shape for o in out)))
     assert shapes == {"waveform": (3, MAX_SAMPLES), "n_samples": (3,), "phonemes": (3, MAX_PHONES),
                       "n_phonemes": (3,), "mel": (3, N_MELS, MAX_FRAMES), "n_frames": (3,)}
@@ -25,8 +30,9 @@ def test_output_shapes():
         assert (phones[k, n_phones[k]:] == EOS).all() and (phones[k, : n_phones[k]] != EOS).all()
 
 
-def test_full_graph_exports_with_static_shapes():
-    model = tiny_model()
+@pytest.mark.parametrize("speaker", [True, False])
+def test_full_graph_exports_with_static_shapes(speaker):
+    model = tiny_model(speaker)
     ep = torch.export.export(model, example_inputs())
     x = torch.rand(1, 1, 32, 128) * 255
     for a, b in zip(ep.module()(x), model(x)):
@@ -60,8 +66,8 @@ def test_length_regulator_places_frames():
 
 
 def test_sizes_of_the_shipped_architecture():
-    teacher = count_params(ITS(D.ModelDims(122, D.TEACHER)))
-    student = count_params(ITS(D.ModelDims(122, D.STUDENT)))
+    teacher = count_params(ITS(D.ModelDims(122, D.TEACHER, speaker=D.SpeakerDims())))
+    student = count_params(ITS(D.ModelDims(122, D.STUDENT, speaker=D.SpeakerDims())))
     assert student <= 2_500_000  # the seed's student: 2.46M end to end
     # The issue asks for 2.4x; the grown student brought it to 1.7x (bench/RESULTS.md says so).
     assert teacher > student
@@ -85,3 +91,42 @@ def test_embedded_default_loads_and_speaks():
     (r,) = speak_pixels(model, info["inventory"], img[None])
     assert r.audio.dtype == np.float32 and np.abs(r.audio).max() <= 1.0
     assert info["training"]["stages"]["student"]["samples"] > 0
+
+
+def test_ctc_collapse_merges_repeats_drops_blanks_and_fills():
+    # best ids per step: 3 3 0 3 5 0 0 7 -> 3 3 5 7, then the fill
+    best = torch.tensor([[3, 3, 0, 3, 5, 0, 0, 7]])
+    ids, mask = ctc_collapse(torch.nn.functional.one_hot(best, 9).float(), 6, fill=1)
+    assert ids.tolist() == [[3, 3, 5, 7, 1, 1]] and mask.tolist() == [[1, 1, 1, 1, 0, 0]]
+    ids, mask = ctc_collapse(torch.nn.functional.one_hot(best, 9).float(), 2, fill=0)
+    assert ids.tolist() == [[3, 3]] and mask.tolist() == [[1, 1]]  # the rest does not fit
+
+
+def test_letter_ids():
+    ids = letter_ids(["Cab", "z" * 20])
+    assert ids[0, :4].tolist() == [3, 1, 2, 0] and (ids[1] == len(ALPHABET)).all()
+    assert ids.max() < N_LETTERS
+
+
+def test_speaker_reads_a_word_alike_alone_or_padded_in_a_batch():
+    """Padding is hidden from attention and scores only the blank: a short word next to a long
+    one gets the same phoneme scores as alone, and its padding slots say nothing."""
+    torch.manual_seed(0)
+    speaker = Speaker(D.TINY_SPEAKER, N_PHONES).eval()
+    letters = torch.from_numpy(letter_ids(["cat", "elephants"]))
+    mask = (letters != 0).long()
+    with torch.no_grad():
+        both, alone = speaker(letters, mask), speaker(letters[:1], mask[:1])
+    torch.testing.assert_close(both[:1, :6], alone[:, :6])
+    assert (both[0, 6:].argmax(-1) == 0).all()  # 3 letters x 2 slots, then blanks
+
+
+def test_model_with_a_speaker_reads_letters_then_says_them():
+    model = tiny_model()
+    out = model.run(torch.rand(2, 1, 32, 128) * 255)
+    assert model.encoder.head.out_channels == N_LETTERS
+    # the phonemes are the speaker's reading of the letters the encoder read
+    letters = out["letters"]
+    mask = (torch.arange(letters.shape[1]) < out["n_letters"].unsqueeze(1)).long()
+    phones, _ = ctc_collapse(model.speaker(letters, mask), 19, 1)
+    assert torch.equal(out["phonemes"][:, :19], phones)

@@ -32,23 +32,35 @@ class VocoderDims:
 
 
 @dataclass(frozen=True)
+class SpeakerDims:
+    # The size that keeps the student within 2.5M parameters end to end (2.49M).
+    width: int = 64
+    depth: int = 3
+    heads: int = 4
+    mlp_ratio: float = 3.5
+
+
+@dataclass(frozen=True)
 class ModelDims:
     n_phones: int  # phoneme inventory incl. PAD and EOS
     encoder: EncoderDims
     acoustic: AcousticDims = AcousticDims()
     vocoder: VocoderDims = VocoderDims()
+    # With a speaker the encoder reads letters and the speaker says them (model/speaker.py);
+    # without one (models trained before it) the encoder reads phonemes.
+    speaker: SpeakerDims | None = None
 
     def to_json(self) -> dict:
         return asdict(self)
 
     @classmethod
     def from_json(cls, d: dict) -> "ModelDims":
-        parts = {"encoder": EncoderDims, "acoustic": AcousticDims, "vocoder": VocoderDims}
+        parts = {"encoder": EncoderDims, "acoustic": AcousticDims, "vocoder": VocoderDims, "speaker": SpeakerDims}
         known = {f.name for f in fields(cls)}
         unknown = set(d) - known
         if unknown:
             raise ValueError(f"unknown model dims {sorted(unknown)}")
-        return cls(**{k: parts[k](**v) if k in parts else v for k, v in d.items()})
+        return cls(**{k: parts[k](**v) if k in parts and v is not None else v for k, v in d.items()})
 
 
 # Encoder sizes. The teacher is the widest that trains in the time 2 CPU cores allow. The
@@ -62,3 +74,4 @@ STUDENT = EncoderDims(width=96, depth=5, heads=6, last_width=192)
 TINY = EncoderDims(width=32, depth=2, heads=2, last_width=32, stem_width=8)
 TINY_ACOUSTIC = AcousticDims(width=32, phone_layers=1, mel_layers=1)
 TINY_VOCODER = VocoderDims(width=32, layers=1)
+TINY_SPEAKER = SpeakerDims(width=32, depth=1, heads=2)

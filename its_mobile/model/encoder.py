@@ -28,10 +28,13 @@ class Attention(nn.Module):
         self.qkv = nn.Linear(width, 3 * width)
         self.out = nn.Linear(width, width)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+        """x (B, T, C); bias (B, 1, 1, T) added to the attention scores (a large negative one
+        hides a padding token)."""
         b, t, c = x.shape
         q, k, v = self.qkv(x).reshape(b, t, 3, self.heads, c // self.heads).permute(2, 0, 3, 1, 4)  # (B, h, T, hs)
-        att = torch.softmax((q @ k.transpose(-1, -2)) * (c // self.heads) ** -0.5, dim=-1)
+        scores = (q @ k.transpose(-1, -2)) * (c // self.heads) ** -0.5
+        att = torch.softmax(scores if bias is None else scores + bias, dim=-1)
         return self.out((att @ v).transpose(1, 2).reshape(b, t, c))
 
 
@@ -46,13 +49,15 @@ class Block(nn.Module):
         self.fc1 = nn.Linear(width, round(mlp_ratio * width))
         self.fc2 = nn.Linear(round(mlp_ratio * width), width)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.attn(self.norm1(x))
+    def forward(self, x: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+        x = x + self.attn(self.norm1(x), bias)
         return x + self.fc2(F.gelu(self.fc1(self.norm2(x))))
 
 
 class Encoder(nn.Module):
-    def __init__(self, dims: EncoderDims, n_phones: int):
+    def __init__(self, dims: EncoderDims, n_outputs: int):
+        """n_outputs: the ids the head scores, CTC's blank included (phonemes, or letters for a
+        model with a speaker)."""
         super().__init__()
         s, w = dims.stem_width, dims.width
         self.stem = nn.Sequential(
@@ -72,10 +77,10 @@ class Encoder(nn.Module):
         self.norm = nn.LayerNorm(dims.last_width)
         # A 5-token conv reads each phoneme from its neighbourhood (~40 px): with a per-token
         # linear readout, CTC sat on its all-blank plateau far longer on 2 cores.
-        self.head = nn.Conv1d(dims.last_width, n_phones, 5, padding=2)
+        self.head = nn.Conv1d(dims.last_width, n_outputs, 5, padding=2)
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
-        """pixels (B, 1, IMG_H, IMG_W) grey levels in [0, 255] -> logits (B, N_TOKENS, n_phones),
+        """pixels (B, 1, IMG_H, IMG_W) grey levels in [0, 255] -> logits (B, N_TOKENS, n_outputs),
         index BLANK being CTC's blank."""
         return self.read(self.embed(pixels))
 
@@ -98,19 +103,26 @@ class Encoder(nn.Module):
         return self.head(self.norm(x).transpose(1, 2)).transpose(1, 2)
 
 
-def ctc_greedy(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """CTC's greedy rule with static shapes: best id per column, repeats merged, blanks dropped.
+def ctc_collapse(logits: torch.Tensor, slots: int, fill: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """CTC's greedy rule with static shapes: best id per step, repeats merged, blanks dropped.
 
-    logits (B, T, V) -> phonemes (B, MAX_PHONES) ids with EOS after the last, mask (B, MAX_PHONES)
-    1 for real phonemes. Phonemes past MAX_PHONES - 1 are dropped (no lexicon word has them).
+    logits (B, T, V) -> ids (B, slots), `fill` after the last; mask (B, slots) 1 for real ids.
+    Ids past `slots` are dropped.
     """
     best = logits.argmax(-1)  # (B, T)
     prev = torch.cat([torch.full_like(best[:, :1], BLANK), best[:, :-1]], dim=1)
     keep = ((best != BLANK) & (best != prev)).to(torch.int64)  # (B, T)
     slot = torch.cumsum(keep, dim=1) - 1  # where each kept id goes
-    slots = torch.arange(MAX_PHONES - 1, device=logits.device).view(1, 1, -1)
-    place = ((slot.unsqueeze(2) == slots) & (keep.unsqueeze(2) == 1)).to(torch.int64)  # (B, T, P-1)
-    mask = place.sum(1)  # (B, P-1) 1 where a phoneme landed
-    phones = (place * best.unsqueeze(2)).sum(1) + EOS * (1 - mask)
+    where = torch.arange(slots, device=logits.device).view(1, 1, -1)
+    place = ((slot.unsqueeze(2) == where) & (keep.unsqueeze(2) == 1)).to(torch.int64)  # (B, T, slots)
+    mask = place.sum(1)  # (B, slots) 1 where an id landed
+    return (place * best.unsqueeze(2)).sum(1) + fill * (1 - mask), mask
+
+
+def ctc_greedy(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Phoneme scores (B, T, V) -> phonemes (B, MAX_PHONES) ids with EOS after the last, mask
+    (B, MAX_PHONES) 1 for real phonemes. Phonemes past MAX_PHONES - 1 are dropped (no lexicon
+    word has them)."""
+    phones, mask = ctc_collapse(logits, MAX_PHONES - 1, EOS)
     pad = torch.full_like(phones[:, :1], EOS)
     return torch.cat([phones, pad], dim=1), torch.cat([mask, torch.zeros_like(pad)], dim=1)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from its_mobile.constants import HOP, IMG_H, IMG_W, MAX_FRAMES, MAX_SAMPLES
+from its_mobile.constants import HOP, IMG_H, IMG_W, MAX_FRAMES, MAX_SAMPLES, MAX_WORD_LEN, PAD
 from its_mobile.model.acoustic import Acoustic
 from its_mobile.model.dims import ModelDims
-from its_mobile.model.encoder import Encoder, ctc_greedy
+from its_mobile.model.encoder import Encoder, ctc_collapse, ctc_greedy
+from its_mobile.model.speaker import N_LETTERS, Speaker
 from its_mobile.model.vocoder import Vocoder
 
 OUTPUT_NAMES = ("waveform", "n_samples", "phonemes", "n_phonemes", "mel", "n_frames")
@@ -18,13 +19,22 @@ class ITS(nn.Module):
     def __init__(self, dims: ModelDims):
         super().__init__()
         self.dims = dims
-        self.encoder = Encoder(dims.encoder, dims.n_phones)
+        self.encoder = Encoder(dims.encoder, dims.n_phones if dims.speaker is None else N_LETTERS)
+        if dims.speaker is not None:
+            self.speaker = Speaker(dims.speaker, dims.n_phones)
         self.acoustic = Acoustic(dims.acoustic, dims.n_phones)
         self.vocoder = Vocoder(dims.vocoder)
 
     def run(self, pixels: torch.Tensor) -> dict[str, torch.Tensor]:
-        """The forward pass with every intermediate result (evaluation reads durations too)."""
-        phones, mask = ctc_greedy(self.encoder(pixels))  # (B, P) each
+        """The forward pass with every intermediate result (evaluation reads durations, and the
+        letters of a model with a speaker, too)."""
+        read = {}
+        scores = self.encoder(pixels)
+        if self.dims.speaker is not None:
+            letters, letter_mask = ctc_collapse(scores, MAX_WORD_LEN, PAD)
+            read = {"letters": letters, "n_letters": letter_mask.sum(1)}
+            scores = self.speaker(letters, letter_mask)
+        phones, mask = ctc_greedy(scores)  # (B, P) each
         mel, _, durations, n_frames = self.acoustic(phones, mask)
         n_samples = n_frames * HOP
         wav = self.vocoder(mel)
@@ -33,7 +43,7 @@ class ITS(nn.Module):
         frame = torch.arange(MAX_FRAMES, device=wav.device).view(1, MAX_FRAMES, 1)
         keep = (frame < n_frames.view(-1, 1, 1)).float().expand(-1, MAX_FRAMES, HOP).reshape(-1, MAX_SAMPLES)
         return {"waveform": wav.clamp(-1.0, 1.0) * keep, "n_samples": n_samples, "phonemes": phones,
-                "n_phonemes": mask.sum(1), "mel": mel, "n_frames": n_frames, "durations": durations}
+                "n_phonemes": mask.sum(1), "mel": mel, "n_frames": n_frames, "durations": durations, **read}
 
     def forward(self, pixels: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """pixels (B, 1, IMG_H, IMG_W) float grey levels in [0, 255] ->
