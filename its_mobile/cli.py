@@ -133,7 +133,8 @@ def data(n: int, n_eval: int, n_speech: int, n_audio: int, seed: int, workers: i
               help="Data directory from `its-mobile data` (default: made in OUT/data for the tiny preset).")
 @click.option("--out", "out", type=click.Path(path_type=Path), required=True,
               help="Run directory: stage checkpoints and the assembled models. Re-running resumes.")
-@click.option("--stage", "stages", multiple=True, type=click.Choice(["acoustic", "vocoder", "teacher", "student"]),
+@click.option("--stage", "stages", multiple=True,
+              type=click.Choice(["acoustic", "vocoder", "speaker", "teacher", "student"]),
               help="Train only these stages (repeatable; default: all, in order).")
 @click.option("--steps", type=click.IntRange(1), help="Override the preset's steps per stage.")
 @click.option("--minutes", type=float, help="Stop each stage after this many minutes (resume later).")
@@ -157,9 +158,9 @@ def data(n: int, n_eval: int, n_speech: int, n_audio: int, seed: int, workers: i
               help="With --ternary: continue this whole model (packed or float; `default`: the embedded one) "
                    "instead of OUT's float stages; stages not named by --stage are taken from it as they are.")
 @click.option("--from-float", "from_float", type=click.Path(path_type=Path), metavar="RUN",
-              help="With --ternary: start the ternary student from the float student of run directory RUN "
-                   "and distil it towards that student's scores (float training first, then quantization-aware "
-                   "fine-tuning from it); other stages come from --init or OUT.")
+              help="With --ternary: start the ternary student and speaker from those of run directory RUN "
+                   "(float training first, then quantization-aware fine-tuning from it) and distil the "
+                   "student towards RUN's float student when it has one; other stages come from --init or OUT.")
 @click.option("--teacher", "teacher", type=click.Path(path_type=Path), metavar="RUN",
               help="With --ternary: distil the student towards the float student of run directory RUN "
                    "while starting where --init or --from-float says (default: the --from-float run).")
@@ -168,13 +169,13 @@ def train(preset: str, data_dir: Path | None, out: Path, stages: tuple[str, ...]
           minutes: float | None, threads: int | None, device: str, batch: int | None, lr: float | None,
           seed: int, ternary: bool, tiers: str, tier_weight: float, kl_weight: float, init: str | None,
           from_float: Path | None, teacher: Path | None) -> None:
-    """Train the acoustic model, vocoder, teacher and distilled student; assemble both models.
+    """Train the acoustic model, vocoder, speaker, teacher and distilled student; assemble both models.
 
     Under torchrun (`torchrun --nproc_per_node N -m its_mobile train ...`) the ranks split
     every batch and average their gradients (gloo on CPU, NCCL on CUDA); rank 0 writes.
 
-    With --ternary, compress the trained run OUT instead: the acoustic, vocoder and student
-    stages are fine-tuned with ternary weights and all --tiers at once, then packed. With
+    With --ternary, compress the trained run OUT instead: the acoustic, vocoder, speaker and
+    student stages are fine-tuned with ternary weights and all --tiers at once, then packed. With
     --init as well, continue training a model that was already packed (e.g. the shipped default
     on more data): `its-mobile train --preset full --data D --out R --ternary --init default
     --stage student`.
@@ -219,7 +220,7 @@ def train(preset: str, data_dir: Path | None, out: Path, stages: tuple[str, ...]
     if ternary:
         chosen = parse_tiers(tiers)
         if "teacher" in stages:
-            raise BadInput("the teacher is not compressed; --ternary trains acoustic, vocoder and student")
+            raise BadInput("the teacher is not compressed; --ternary trains acoustic, vocoder, speaker and student")
         run = out / f"ternary-{'-'.join(chosen)}"
         spec = Compression(source=source or out, tiers=chosen, float_student=from_float, float_teacher=teacher,
                            tier_weight=tier_weight, kl_weight=kl_weight)
@@ -246,14 +247,16 @@ def _check_float_student(option: str, run: Path, ternary: bool, preset: Preset, 
 
     if not ternary:
         raise BadInput(f"{option} belongs to a ternary fine-tuning: add --ternary")
-    path = run / "student.safetensors"
-    if not path.is_file():
-        raise BadInput(f"{option}: no float student in {run} (no {path.name})")
-    _, info = checkpoint.load(path)
-    if info.get("ternary", False) or info.get("kind") != "stage":
-        raise BadInput(f"{option}: {path} is not a float student stage")
-    if info.get("dims") != dims_json("student", preset, n_phones):
-        raise BadInput(f"{option}: {path} is not the {preset.name} preset's student with this data's phonemes")
+    stages = ("student", "speaker") if option == "--from-float" else ("student",)
+    paths = [run / f"{s}.safetensors" for s in stages if (run / f"{s}.safetensors").is_file()]
+    if not paths:
+        raise BadInput(f"{option}: no float {' or '.join(stages)} in {run} (no {stages[0]}.safetensors)")
+    for path in paths:
+        _, info = checkpoint.load(path)
+        if info.get("ternary", False) or info.get("kind") != "stage":
+            raise BadInput(f"{option}: {path} is not a float {path.stem} stage")
+        if info.get("dims") != dims_json(path.stem, preset, n_phones):
+            raise BadInput(f"{option}: {path} is not the {preset.name} preset's {path.stem} with this data's phonemes")
 
 
 def _speak_inputs(images: tuple[Path, ...], text: str | None, font: Path | None):
@@ -312,11 +315,13 @@ def speak(images: tuple[Path, ...], out: Path, text: str | None, font: Path | No
         write_wav(wav, r.audio)
         if not r.phonemes:
             click.echo(f"its-mobile: warning: read no phonemes in {name}; {wav} is empty", err=True)
+        read = {} if r.letters is None else {"letters": r.letters}
         if as_json:
-            click.echo(json.dumps({"image": name, "ipa": r.ipa, "wav": str(wav), "ms": round(r.ms, 2),
+            click.echo(json.dumps({"image": name, **read, "ipa": r.ipa, "wav": str(wav), "ms": round(r.ms, 2),
                                    "seconds": round(len(r.audio) / 16000, 3)}, ensure_ascii=False))
         else:
-            click.echo(f"{name}: /{r.ipa}/ -> {wav} ({r.ms:.1f} ms)")
+            letters = "" if r.letters is None else f'"{r.letters}" '
+            click.echo(f"{name}: {letters}/{r.ipa}/ -> {wav} ({r.ms:.1f} ms)")
 
 
 @main.command(name="eval")

@@ -10,6 +10,7 @@ import torch
 
 from its_mobile.data.dataset import phones_to_ipa
 from its_mobile.model.its import ITS
+from its_mobile.model.speaker import ALPHABET
 
 
 @dataclass
@@ -20,6 +21,7 @@ class Spoken:
     mel: np.ndarray  # (N_MELS, frames) log-mel
     durations: np.ndarray  # frames per predicted phoneme
     ms: float  # model time for this image (batch time / batch size)
+    letters: str | None = None  # what a model with a speaker read (None: its encoder reads phonemes)
 
 
 @torch.inference_mode()
@@ -41,6 +43,8 @@ def speak_pixels(model: ITS, inventory: list[str], images: np.ndarray) -> list[S
                 mel=r["mel"][k, :, : int(r["n_frames"][k])].numpy(),
                 durations=r["durations"][k, :n].numpy(),
                 ms=ms,
+                letters=None if "letters" not in r else
+                "".join(ALPHABET[i - 1] for i in r["letters"][k, : int(r["n_letters"][k])].tolist()),
             )
         )
     return out

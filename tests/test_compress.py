@@ -20,10 +20,10 @@ from its_mobile import checkpoint
 from its_mobile.compress.int8 import dequantize_rows, fake_int8, quantize_rows
 from its_mobile.compress.packed import pack_state, unpack_state
 from its_mobile.compress.packing import pack, unpack
-from its_mobile.compress.ternary import HIGH_PRECISION, quantize, ternary_names
+from its_mobile.compress.ternary import HIGH_PRECISION, is_high_precision, quantize, ternary_names
 from its_mobile.compress.tiers import TIERS, shared_blocks, tier_dims, tier_forward, tier_state
 from its_mobile.errors import BadCheckpoint
-from its_mobile.model.dims import TINY, TINY_ACOUSTIC, TINY_VOCODER, ModelDims, EncoderDims
+from its_mobile.model.dims import TINY, TINY_ACOUSTIC, TINY_SPEAKER, TINY_VOCODER, ModelDims, EncoderDims
 from its_mobile.model.its import ITS, example_inputs
 
 
@@ -54,6 +54,10 @@ def test_high_precision_layers_are_kept():
     assert names and all(n.endswith(".weight") for n in names)
     assert not any(n.rsplit(".", 1)[0] in HIGH_PRECISION for n in names)
     assert "encoder.blocks.0.fc1.weight" in names and "vocoder.blocks.0.dw.weight" not in names
+    # the speaker is high precision throughout (ternary.py says why)
+    with_speaker = ternary_names(ITS(ModelDims(20, TINY, TINY_ACOUSTIC, TINY_VOCODER, TINY_SPEAKER)))
+    assert set(with_speaker) == set(names) and is_high_precision("speaker.blocks.0.attn.qkv")
+    assert not is_high_precision("encoder.headless") and is_high_precision("encoder.head")
 
 
 def _model(seed=0) -> ITS:

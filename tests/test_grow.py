@@ -10,7 +10,7 @@ import torch
 from its_mobile import checkpoint
 from its_mobile.compress.ternary import fake_ternary, latent, ternary_names
 from its_mobile.compress.tiers import TIERS, run_tier, tier_dims, tier_forward
-from its_mobile.model.dims import TINY, TINY_ACOUSTIC, TINY_VOCODER, EncoderDims, ModelDims
+from its_mobile.model.dims import TINY, TINY_ACOUSTIC, TINY_SPEAKER, TINY_VOCODER, EncoderDims, ModelDims
 from its_mobile.model.encoder import Encoder
 from its_mobile.model.its import ITS
 from its_mobile.model.grow import deepen_encoder, deepening, widen_encoder, widened_dims, widening_factor
@@ -87,7 +87,7 @@ def test_training_continues_a_narrower_checkpoint_in_the_wider_preset(tmp_path):
     narrow_dims = EncoderDims(width=TINY.width // 2, depth=TINY.depth, heads=TINY.heads // 2,
                               last_width=TINY.last_width // 2, stem_width=TINY.stem_width)
     torch.manual_seed(0)
-    model = ITS(ModelDims(N_PHONES, narrow_dims, TINY_ACOUSTIC, TINY_VOCODER)).eval()
+    model = ITS(ModelDims(N_PHONES, narrow_dims, TINY_ACOUSTIC, TINY_VOCODER, TINY_SPEAKER)).eval()
     path = tmp_path / "narrow.safetensors"
     checkpoint.save_model(path, model, [f"p{i}" for i in range(N_PHONES)], {})
     grown = source_part(path, "student", PRESETS["tiny"], N_PHONES).eval()
@@ -140,10 +140,30 @@ def test_only_deepenings_are_recognised():
 def test_training_continues_a_shallower_checkpoint_in_the_deeper_preset(tmp_path):
     """`train --init` grows a checkpoint whose encoder the preset's is a deepening of."""
     torch.manual_seed(0)
-    model = ITS(ModelDims(N_PHONES, replace(TINY, depth=TINY.depth - 1), TINY_ACOUSTIC, TINY_VOCODER)).eval()
+    model = ITS(ModelDims(N_PHONES, replace(TINY, depth=TINY.depth - 1), TINY_ACOUSTIC, TINY_VOCODER,
+                        TINY_SPEAKER)).eval()
     path = tmp_path / "shallow.safetensors"
     checkpoint.save_model(path, model, [f"p{i}" for i in range(N_PHONES)], {})
     grown = source_part(path, "student", PRESETS["tiny"], N_PHONES).eval()
     assert len(grown.blocks) == TINY.depth - 1
     with torch.no_grad():
         torch.testing.assert_close(grown(_pixels()), model.encoder(_pixels()), rtol=1e-5, atol=1e-5)
+
+
+def test_a_phoneme_reading_checkpoint_continues_as_a_letter_reader(tmp_path):
+    """A model from before the speaker (its encoder read phonemes) continues in a preset with
+    one: the encoder keeps every weight but its head, which starts new and scores letters; the
+    speaker it lacks must come from a float run."""
+    from its_mobile.errors import BadInput
+    from its_mobile.model.speaker import N_LETTERS
+
+    torch.manual_seed(0)
+    model = ITS(ModelDims(N_PHONES, TINY, TINY_ACOUSTIC, TINY_VOCODER)).eval()
+    path = tmp_path / "phonemes.safetensors"
+    checkpoint.save_model(path, model, [f"p{i}" for i in range(N_PHONES)], {})
+    encoder = source_part(path, "student", PRESETS["tiny"], N_PHONES)
+    assert encoder.head.out_channels == N_LETTERS
+    old = model.encoder.state_dict()
+    assert all(torch.equal(v, old[k]) for k, v in encoder.state_dict().items() if not k.startswith("head."))
+    with pytest.raises(BadInput, match="has no speaker"):
+        source_part(path, "speaker", PRESETS["tiny"], N_PHONES)

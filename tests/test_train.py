@@ -183,7 +183,7 @@ def test_ternary_student_from_a_float_student(tiny_data, tiny_run, tiny_packed, 
 
     batch = Batches(data, "student", preset, seed=3)(0, 8)
     with torch.no_grad():
-        expected = distill(after.encoder(batch["pixels"]), float_student(batch["pixels"]), batch["phones"])
+        expected = distill(after.encoder(batch["pixels"]), float_student(batch["pixels"]), batch["letters"])
     _, stage = checkpoint.load(tmp_path / "ternary-large" / "student.safetensors")
     assert stage["loss_curve"][0][1] == pytest.approx(float(expected), rel=2e-2)
     # recorded, though one tier has no smaller one to weigh
@@ -252,7 +252,7 @@ def test_ternary_student_continued_with_a_float_teacher(tiny_data, tiny_run, tin
     float_student = load_stage_module(tiny_run["dir"], "student", preset, len(data.meta["inventory"]))
     batch = Batches(data, "student", preset, seed=3)(0, 8)
     with torch.no_grad():
-        expected = distill(after.encoder(batch["pixels"]), float_student(batch["pixels"]), batch["phones"])
+        expected = distill(after.encoder(batch["pixels"]), float_student(batch["pixels"]), batch["letters"])
     _, stage = checkpoint.load(tmp_path / "ternary-large" / "student.safetensors")
     assert stage["loss_curve"][0][1] == pytest.approx(float(expected), rel=2e-2)
     assert stage["teacher"] == str(tiny_run["dir"])

@@ -1,7 +1,8 @@
 """All-in-one nested tiers (seed 2406.10160): smaller networks cut out of the large one.
 
 A tier drops the top `drop` residual blocks of every stack (encoder, acoustic phoneme and frame
-stacks, vocoder) and keeps the first `ffn` fraction of each feed-forward layer's hidden units.
+stacks, vocoder) and keeps the first `ffn` fraction of each feed-forward layer's hidden units;
+the speaker (6% of the model) is whole in every tier.
 Every tensor of a tier is therefore a leading slice of the large tensor with the same name, so
 one set of weights (and one packed file) holds them all. Ternary scales are computed on the
 whole large tensor, so the tiers share the ternary codes and scales too.
@@ -18,7 +19,7 @@ from torch.func import functional_call
 from its_mobile.compress.int8 import fake_int8, is_large
 from its_mobile.compress.ternary import fake_ternary
 from its_mobile.errors import BadInput
-from its_mobile.model.dims import AcousticDims, EncoderDims, ModelDims, VocoderDims
+from its_mobile.model.dims import AcousticDims, EncoderDims, ModelDims, SpeakerDims, VocoderDims
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,8 @@ def part_dims(dims, tier: Tier):
                        mel_layers=max(1, dims.mel_layers - tier.drop))
     if isinstance(dims, VocoderDims):
         return replace(dims, layers=max(1, dims.layers - tier.drop), mlp_ratio=dims.mlp_ratio * tier.ffn)
+    if isinstance(dims, SpeakerDims):  # already small (6% of the model), and every tier says what it reads
+        return dims
     raise TypeError(type(dims))
 
 

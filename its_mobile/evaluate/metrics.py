@@ -113,12 +113,16 @@ def evaluate_split(model: ITS, inventory: list[str], data: Data, split: str, n: 
         "split": split,
         "n": len(words),
         "exact": float(np.mean(exact)),
+        # A model with a speaker reads letters first: how often those are right tells reading
+        # errors from pronouncing ones.
+        "letters_exact": None if spoken[0].letters is None else float(np.mean([s.letters == w for s, w in zip(spoken, words)])),
         "per": errors / max(1, sum(len(t) for t in expected)),
         "duration_err_ms": float(np.mean(dur_err)) if dur_err else None,
         "mel_l1": float(np.mean(l1s)) if l1s else None,
         "mcd_db": float(np.mean(mcds)) if mcds else None,
         "ms_per_image": float(np.mean([s.ms for s in spoken])),
-        "errors": [{"word": w, "ipa": s.ipa, "expected": "".join(inventory[i] for i in t)}
+        "errors": [{"word": w, **({} if s.letters is None else {"letters": s.letters}), "ipa": s.ipa,
+                    "expected": "".join(inventory[i] for i in t)}
                    for w, s, t, ok in zip(words, spoken, expected, exact) if not ok][:20],
     }
     if asr_vocab is not None:
@@ -146,14 +150,16 @@ def evaluate_model(model: ITS, inventory: list[str], data: Data, n: int | None =
 
 
 def format_table(results: dict) -> str:
-    cols = ("split", "n", "exact", "per", "duration_err_ms", "mel_l1", "mcd_db", "intelligibility")
-    head = f"{'split':16} {'n':>5} {'exact':>7} {'PER':>7} {'dur ms':>7} {'mel L1':>7} {'MCD dB':>7} {'intell.':>8}"
+    cols = ("split", "n", "exact", "per", "duration_err_ms", "mel_l1", "mcd_db", "intelligibility", "letters_exact")
+    head = (f"{'split':16} {'n':>5} {'exact':>7} {'PER':>7} {'dur ms':>7} {'mel L1':>7} {'MCD dB':>7} {'intell.':>8} "
+            f"{'letters':>7}")
     lines = [head, "-" * len(head)]
     for r in results["splits"]:
         v = [r.get(c) for c in cols]
         fmt = lambda x, f: "-" if x is None else format(x, f)  # noqa: E731
         lines.append(f"{v[0]:16} {v[1]:5d} {fmt(v[2], '7.1%')} {fmt(v[3], '7.2%')} {fmt(v[4], '7.1f')} "
-                     f"{fmt(v[5], '7.3f')} {fmt(v[6], '7.2f')} {fmt(v[7], '8.2f')}")
+                     f"{fmt(v[5], '7.3f')} {fmt(v[6], '7.2f')} {fmt(v[7], '8.2f')} {fmt(v[8], '7.1%')}")
     lines.append(f"params {results['params']:,}; ASR grammar {results['asr_grammar_words']} words "
-                 "(intelligibility = pocketsphinx accuracy on model audio / on espeak-ng audio)")
+                 "(intelligibility = pocketsphinx accuracy on model audio / on espeak-ng audio; "
+                 "letters = words whose letters a model with a speaker read exactly)")
     return "\n".join(lines)

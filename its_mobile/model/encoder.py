@@ -1,12 +1,13 @@
-"""ViTSTR-style image encoder: a grayscale word image -> phoneme scores per image column.
+"""ViTSTR-style image encoder: a grayscale word image -> letter (or phoneme) scores per column.
 
 A small conv stem turns 32x128 pixels into N_TOKENS = 32 column tokens (4 pixels wide each;
 a conv stem trains much faster than a linear patch embedding on little data), a ViT mixes
-them with global attention (spelling decides pronunciation across the word: the silent e of
-"made"), and every token scores the phonemes plus a blank. Phonemes are read in parallel with
-CTC's greedy rule. Reading from fixed output slots, as ViTSTR does for characters, stalled
-here: the k-th phoneme's place in the image depends on how many came before it, which
-attention learns slowly; CTC lets each column say what it sounds like.
+them with global attention, and every token scores the letters plus a blank; the speaker
+(model/speaker.py) then says them. Models from before the speaker score phonemes here instead.
+Either is read in parallel with CTC's greedy rule. Reading from fixed output slots, as ViTSTR
+does for characters, stalled here (for phonemes): the k-th phoneme's place in the image
+depends on how many came before it, which attention learns slowly; CTC lets each column say
+what it shows.
 """
 
 from __future__ import annotations

@@ -25,8 +25,9 @@ def _whole(run_dir: Path, preset: Preset, n: int, encoder_stage: str, fallback: 
     """The whole model from the run's stages; a stage the run lacks comes from the whole-model
     checkpoint `fallback` when given (a run that continued only some stages of it)."""
     enc_dims = preset.teacher if encoder_stage == "teacher" else preset.student
-    model = ITS(ModelDims(n, enc_dims, preset.acoustic, preset.vocoder))
-    for part, stage in (("encoder", encoder_stage), ("acoustic", "acoustic"), ("vocoder", "vocoder")):
+    model = ITS(ModelDims(n, enc_dims, preset.acoustic, preset.vocoder, preset.speaker))
+    for part, stage in (("encoder", encoder_stage), ("speaker", "speaker"), ("acoustic", "acoustic"),
+                        ("vocoder", "vocoder")):
         if fallback is None or (Path(run_dir) / f"{stage}.safetensors").exists():
             source = load_stage_module(run_dir, stage, preset, n)
         else:
@@ -49,8 +50,9 @@ def assemble_packed(run_dir: Path, data: Data, preset: Preset, tiers: dict[str, 
     if fallback is not None:
         _, info = checkpoint.load(fallback)
         record["continued_from"] = info.get("training", {})
-    if float_student is not None:
-        record["float_student"] = stage_record(float_student, "student")
+    for stage in ("student", "speaker"):  # the float stages the ternary ones started from
+        if float_student is not None and (Path(float_student) / f"{stage}.safetensors").exists():
+            record[f"float_{stage}"] = stage_record(float_student, stage)
     if teacher is not None and teacher != float_student:
         record["teacher"] = stage_record(teacher, "student")
     path = Path(run_dir) / "packed.safetensors"

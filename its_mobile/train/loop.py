@@ -2,7 +2,8 @@
 checkpoints and exact resume (batches are a pure function of (seed, step)).
 
 Stages: acoustic (phonemes -> mel, ground-truth durations), vocoder (mel -> waveform),
-teacher (image -> phonemes), student (image -> phonemes, distilled from the teacher).
+speaker (letters -> phonemes, from text), teacher (image -> letters), student (image -> letters,
+distilled from the teacher).
 
 With a Compression, a stage is fine-tuned from its float checkpoint with ternary weights
 (quantization-aware, straight-through) and nested tiers trained in one pass: every step trains
@@ -32,6 +33,7 @@ from its_mobile.compress.tiers import Tier, fake_quantized, part_dims, run_tier,
 from its_mobile.errors import BadInput
 from its_mobile.model.acoustic import SILENCE, Acoustic
 from its_mobile.model.encoder import Encoder
+from its_mobile.model.speaker import N_LETTERS, Speaker, letter_ids
 from its_mobile.model.vocoder import Vocoder
 from its_mobile.model.grow import grow_encoder
 from its_mobile.train import distributed, losses
@@ -39,7 +41,8 @@ from its_mobile.train.distributed import Ranks
 from its_mobile.train.presets import Preset, StageSpec
 
 CHECKPOINT_EVERY_S = 120
-PART = {"acoustic": "acoustic", "vocoder": "vocoder", "teacher": "encoder", "student": "encoder"}
+PART = {"acoustic": "acoustic", "vocoder": "vocoder", "speaker": "speaker", "teacher": "encoder",
+        "student": "encoder"}
 IMAGE_STAGES = ("teacher", "student")
 
 
@@ -68,8 +71,11 @@ class Compression:
     kl_weight: float = 1.0
 
     def start(self, stage: str) -> Path:
-        """Where `stage` starts: the float student's run for the student when given, else source."""
-        return self.float_student if stage == "student" and self.float_student is not None else self.source
+        """Where `stage` starts: the float_student run when it trained this stage (its student, or
+        its speaker: a model without one gets it from there), else source."""
+        if self.float_student is not None and (Path(self.float_student) / f"{stage}.safetensors").exists():
+            return self.float_student
+        return self.source
 
     def teacher(self, stage: str) -> Path | None:
         """The run whose float student teaches `stage`: float_teacher, else the float run it starts from."""
@@ -86,8 +92,8 @@ def phone_mask(phones: torch.Tensor) -> torch.Tensor:
 
 
 def stage_dims(stage: str, preset: Preset):
-    return {"acoustic": preset.acoustic, "vocoder": preset.vocoder, "teacher": preset.teacher,
-            "student": preset.student}[stage]
+    return {"acoustic": preset.acoustic, "vocoder": preset.vocoder, "speaker": preset.speaker,
+            "teacher": preset.teacher, "student": preset.student}[stage]
 
 
 def build(stage: str, preset: Preset, n_phones: int, tier: Tier | None = None) -> nn.Module:
@@ -98,7 +104,9 @@ def build(stage: str, preset: Preset, n_phones: int, tier: Tier | None = None) -
         return Acoustic(dims, n_phones)
     if stage == "vocoder":
         return Vocoder(dims)
-    return Encoder(dims, n_phones)
+    if stage == "speaker":
+        return Speaker(dims, n_phones)
+    return Encoder(dims, N_LETTERS)
 
 
 class Batches:
@@ -109,20 +117,30 @@ class Batches:
         if stage in ("acoustic", "vocoder"):
             self.speech = data.speech()
             self.offsets = np.asarray(self.speech["mel_offsets"])
+        elif stage == "speaker":
+            self.words = np.flatnonzero(~np.asarray(data.word_oov))  # the training words' spellings
         else:
             self.images, self.words = data.split("train")
+        if stage in IMAGE_STAGES or stage == "speaker":
+            self.letters = letter_ids(data.words)
 
     def __call__(self, step: int, size: int, ranks: Ranks = Ranks()) -> dict[str, torch.Tensor]:
         """Batch `step` of `size` items, or this rank's slice of it: the global batch is drawn
         the same on every rank, and each loads only its own part."""
         rng = np.random.default_rng([self.seed, step])
-        make = {"acoustic": self._acoustic, "vocoder": self._vocoder}.get(self.stage, self._image)
+        make = {"acoustic": self._acoustic, "vocoder": self._vocoder, "speaker": self._speaker}.get(self.stage, self._image)
         return make(rng, size, ranks)
 
     def _image(self, rng, size, ranks):
         idx = ranks.part(np.sort(rng.integers(len(self.words), size=size)))
         pixels = torch.from_numpy(np.asarray(self.images[idx], np.float32)).unsqueeze(1)
-        return {"pixels": pixels, "phones": torch.from_numpy(self.data.word_phones[self.words[idx]].astype(np.int64))}
+        return {"pixels": pixels, "letters": torch.from_numpy(self.letters[self.words[idx]])}
+
+    def _speaker(self, rng, size, ranks):
+        words = self.words[ranks.part(rng.integers(len(self.words), size=size))]
+        letters = torch.from_numpy(self.letters[words])
+        return {"letters": letters, "mask": (letters != 0).long(),
+                "phones": torch.from_numpy(self.data.word_phones[words].astype(np.int64))}
 
     def _acoustic(self, rng, size, ranks):
         idx = ranks.part(rng.integers(len(self.speech["words"]), size=size))
@@ -163,15 +181,18 @@ def stage_loss(stage: str, forward: Callable, batch: dict) -> tuple[torch.Tensor
     if stage == "vocoder":
         wav = forward(batch["mel"])
         return losses.stft_loss(wav, batch["wav"]), wav
+    if stage == "speaker":
+        logits = forward(batch["letters"], batch["mask"])
+        return losses.phoneme_ctc(logits, batch["phones"]), logits
     logits = forward(batch["tokens"])
     if "target" not in batch:
-        return losses.phoneme_ctc(logits, batch["phones"]), logits
-    return losses.distill(logits, batch["target"], batch["phones"]), logits
+        return losses.letter_ctc(logits, batch["letters"]), logits
+    return losses.distill(logits, batch["target"], batch["letters"]), logits
 
 
 def tier_distill(stage: str, small: torch.Tensor, large: torch.Tensor) -> torch.Tensor:
     """How far a smaller tier's output is from the largest tier's (held fixed)."""
-    if stage in ("teacher", "student"):
+    if stage in ("speaker", "teacher", "student"):
         return losses.tier_kl(small, large)
     if stage == "vocoder":
         return losses.stft_loss(small, large)
@@ -272,22 +293,27 @@ def source_part(source: Path, stage: str, preset: Preset, n_phones: int) -> nn.M
     """The network of `stage` to start from: a float stage of the run directory `source`, or
     the matching part of the whole-model checkpoint `source` (its largest tier). An encoder
     that the preset's is a whole-number widening or a deepening of grows into it, computing what
-    it computed."""
+    it computed. The encoder of a model without a speaker, which read phonemes, keeps all but
+    its head: the letter head starts new."""
     if Path(source).is_dir():
         return load_stage_module(source, stage, preset, n_phones)
     model, info = checkpoint.load_trainable(source)
-    part = getattr(model, PART[stage])
+    if not hasattr(model, PART[stage]):
+        raise BadInput(f"{source} has no {PART[stage]}: train it in float first and pass that run as --from-float")
     wanted = build(stage, preset, n_phones)
+    state = getattr(model, PART[stage]).state_dict()
+    if PART[stage] == "encoder" and model.dims.speaker is None:
+        state = {**state, **{k: v for k, v in wanted.state_dict().items() if k.startswith("head.")}}
     if PART[stage] == "encoder" and len(info["inventory"]) == n_phones:
-        grown = grow_encoder(part.state_dict(), model.dims.encoder, stage_dims(stage, preset), wanted.state_dict())
+        grown = grow_encoder(state, model.dims.encoder, stage_dims(stage, preset), wanted.state_dict())
         if grown is not None:
-            wanted.load_state_dict(grown)
-            return wanted
+            state = grown
     shapes = {k: v.shape for k, v in wanted.state_dict().items()}
-    if len(info["inventory"]) != n_phones or {k: v.shape for k, v in part.state_dict().items()} != shapes:
+    if len(info["inventory"]) != n_phones or {k: v.shape for k, v in state.items()} != shapes:
         raise BadInput(f"{source}: its {PART[stage]} is not the {preset.name} preset's with this data's "
                        f"{n_phones} phonemes; continue it with the preset and data it was trained with")
-    return part
+    wanted.load_state_dict(state)
+    return wanted
 
 
 def run_stage(
@@ -418,7 +444,14 @@ def _tiers(stage: str, module: nn.Module, preset: Preset, n_phones: int, compres
     if compression is None:
         return {}, set()
     ternary = set(ternary_names(module, PART[stage] + ".")) if compression.ternary else set()
-    return {name: build(stage, preset, n_phones, tier).to(device) for name, tier in compression.tiers.items()}, ternary
+    # A tier that cuts nothing of this part (the speaker is whole in every tier) has nothing of its own to train.
+    tiers, seen = {}, set()
+    for name, tier in compression.tiers.items():
+        dims = part_dims(stage_dims(stage, preset), tier)
+        if dims not in seen:
+            seen.add(dims)
+            tiers[name] = build(stage, preset, n_phones, tier).to(device)
+    return tiers, ternary
 
 
 def dims_json(stage: str, preset: Preset, n_phones: int) -> dict:

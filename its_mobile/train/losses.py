@@ -6,26 +6,35 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
-from its_mobile.constants import BLANK, EOS
+from its_mobile.constants import BLANK, EOS, PAD
 from its_mobile.data.mel import log_mel
 
 KD_ALPHA = 0.5  # seed 2312.00174: CE and MSE to the teacher weighted equally
 
 
-def phoneme_ctc(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """CTC loss of logits (B, T, V) against targets (B, P) ids (EOS fills the slots after the word).
+def ctc(logits: torch.Tensor, targets: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """CTC loss of logits (B, T, V) against targets (B, P) ids, of which the first `lengths` count.
 
     The seed trains its phoneme head with cross-entropy; CTC is cross-entropy summed over every
-    alignment of the phonemes to the image columns.
+    alignment of the phonemes (or letters) to the image columns.
     """
-    lengths = (targets != EOS).long().cumprod(1).sum(1)
     log_probs = F.log_softmax(logits.float(), dim=-1).transpose(0, 1)  # (T, B, V)
     steps = torch.full((logits.shape[0],), logits.shape[1], dtype=torch.long, device=logits.device)
     return F.ctc_loss(log_probs, targets.long(), steps, lengths, blank=BLANK, zero_infinity=True)
 
 
-def distill(student: torch.Tensor, teacher: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    return (1 - KD_ALPHA) * phoneme_ctc(student, targets) + KD_ALPHA * F.mse_loss(student, teacher)
+def phoneme_ctc(logits: torch.Tensor, phones: torch.Tensor) -> torch.Tensor:
+    """CTC loss against phonemes (B, P), EOS filling the slots after the word."""
+    return ctc(logits, phones, (phones != EOS).long().cumprod(1).sum(1))
+
+
+def letter_ctc(logits: torch.Tensor, letters: torch.Tensor) -> torch.Tensor:
+    """CTC loss against letters (B, L), PAD filling the slots after the word."""
+    return ctc(logits, letters, (letters != PAD).long().sum(1))
+
+
+def distill(student: torch.Tensor, teacher: torch.Tensor, letters: torch.Tensor) -> torch.Tensor:
+    return (1 - KD_ALPHA) * letter_ctc(student, letters) + KD_ALPHA * F.mse_loss(student, teacher)
 
 
 def tier_kl(small: torch.Tensor, large: torch.Tensor) -> torch.Tensor:

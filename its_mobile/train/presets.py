@@ -22,6 +22,7 @@ class Preset:
     student: D.EncoderDims
     acoustic: D.AcousticDims
     vocoder: D.VocoderDims
+    speaker: D.SpeakerDims
     stages: dict  # stage name -> StageSpec
     compressed: dict  # stage name -> StageSpec of its ternary all-in-one fine-tuning
     vocoder_crop: int = 32  # mel frames per vocoder training crop (512 ms)
@@ -34,15 +35,18 @@ PRESETS = {
         student=D.TINY,
         acoustic=D.TINY_ACOUSTIC,
         vocoder=D.TINY_VOCODER,
+        speaker=D.TINY_SPEAKER,
         stages={
             "acoustic": StageSpec(30, 16, 3e-3, 5),
             "vocoder": StageSpec(20, 4, 2e-3, 5),
+            "speaker": StageSpec(30, 64, 3e-3, 5),
             "teacher": StageSpec(40, 32, 3e-3, 5),
             "student": StageSpec(40, 32, 3e-3, 5),
         },
         compressed={
             "acoustic": StageSpec(10, 16, 1e-3, 2),
             "vocoder": StageSpec(6, 4, 1e-3, 2),
+            "speaker": StageSpec(10, 64, 1e-3, 2),
             "student": StageSpec(20, 32, 1e-3, 2),
         },
         vocoder_crop=16,
@@ -53,20 +57,24 @@ PRESETS = {
         student=D.STUDENT,
         acoustic=D.AcousticDims(),
         vocoder=D.VocoderDims(),
+        speaker=D.SpeakerDims(),
         stages={
             # The schedule the shipped default was trained with (bench/RESULTS.md has what ran:
             # acoustic stopped at its time budget, step 5383).
             "acoustic": StageSpec(6000, 32, 2e-3, 200),
             "vocoder": StageSpec(8000, 16, 1e-3, 200),
+            # Text only, so large batches are cheap (bench/bench_g2p.py's probe trained the same way).
+            "speaker": StageSpec(20000, 128, 1e-3, 500),
             "teacher": StageSpec(12000, 32, 2e-3, 200),
             "student": StageSpec(15500, 32, 2e-3, 200),
         },
         compressed={
             "acoustic": StageSpec(1500, 32, 1e-3, 100),
             "vocoder": StageSpec(1500, 16, 5e-4, 100),
+            "speaker": StageSpec(4000, 128, 5e-4, 200),
             "student": StageSpec(5000, 32, 2e-3, 200),
         },
     ),
 }
-STAGES = ("acoustic", "vocoder", "teacher", "student")
-COMPRESSED_STAGES = ("acoustic", "vocoder", "student")  # the teacher stays in float; it only teaches
+STAGES = ("acoustic", "vocoder", "speaker", "teacher", "student")
+COMPRESSED_STAGES = ("acoustic", "vocoder", "speaker", "student")  # the teacher stays in float; it only teaches
