@@ -37,7 +37,7 @@ def measure(path: Path | None, data) -> dict:
     with torch.inference_mode():
         for tier in checkpoint.model_tiers(info):
             model = largest if tier == info["tier"] else checkpoint.load_model(path, tier)[0]
-            tiers[tier] = {"packed_bytes": sizes[tier]["packed_bytes"], "reading": reading(model.encoder, data)}
+            tiers[tier] = {"packed_bytes": sizes[tier]["packed_bytes"], "reading": reading(model, data)}
     return {"checkpoint": "embedded default" if path is None else path.name, "tiers": tiers,
             "packed": packed_stats(path), "training": info.get("training", {})}
 

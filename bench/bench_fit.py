@@ -34,7 +34,7 @@ def fit(data_dir: Path, path: Path | None, n: int) -> dict:
     _, info = checkpoint.load(path or checkpoint.DEFAULT)
     tiers = {}
     for tier in checkpoint.model_tiers(info):
-        encoder = checkpoint.load_model(path, tier)[0].encoder
+        encoder = checkpoint.load_model(path, tier)[0]
         splits = {"train (sample)": read_images(encoder, data, images[sample], word_ids[sample]), **read(encoder, data)}
         tiers[tier] = {split: {**scores(*got_want), "n": len(got_want[0])} for split, got_want in splits.items()}
     return {"machine": machine(), "checkpoint": str(path or "the embedded default"), "data": data.meta.get("spec", {}),

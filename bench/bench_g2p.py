@@ -6,10 +6,13 @@ on) and a sample of training words. The model reads letters well (bench_letters.
 what spelling to sound alone can reach at this size and this much CPU time.
 
     python bench/bench_g2p.py --data D [--minutes 20] [--width 128] [--depth 4] [--save P]
+    python bench/bench_g2p.py --data D --model M
 
 D: a data directory (its words, phonemes and OOV split). Writes bench/results/g2p_wW_dD.json (one
 per size); `--save` keeps the network for `bench_letters.py --g2p P` and `bench_lexicon.py --g2p P`,
-which feed it the letters read from images.
+which feed it the letters read from images. With `--model M` (a whole-model checkpoint with a
+speaker), no probe is trained: the model's own speaker is measured the same way, from the true
+letters, into bench/results/g2p_model.json.
 """
 
 from __future__ import annotations
@@ -31,8 +34,11 @@ from tqdm import tqdm
 sys.path.insert(0, str(Path(__file__).parent))
 from common import machine  # noqa: E402
 
+from its_mobile import checkpoint  # noqa: E402
 from its_mobile.data.dataset import load  # noqa: E402
 from its_mobile.evaluate.metrics import edit_distance, targets  # noqa: E402
+from its_mobile.model.encoder import ctc_greedy  # noqa: E402
+from its_mobile.model.speaker import letter_ids  # noqa: E402
 
 SLOTS = 2  # CTC slots per letter
 
@@ -103,6 +109,33 @@ def greedy(logp: torch.Tensor, slots: torch.Tensor) -> list[list[int]]:
     return out
 
 
+def speaker_says(model: nn.Module, words: list[str]) -> list[list[int]]:
+    """Phoneme ids that a whole model's speaker says for each spelling."""
+    got = []
+    with torch.no_grad():
+        for a in range(0, len(words), 500):
+            letters = torch.from_numpy(letter_ids(words[a : a + 500]))
+            phones, mask = ctc_greedy(model.speaker(letters, (letters != 0).long()))
+            got += [p[: int(m.sum())].tolist() for p, m in zip(phones, mask)]
+    return got
+
+
+def measure_model(path: Path, data, phones: list[list[int]], oov: np.ndarray, iv_sample: np.ndarray) -> None:
+    model, info = checkpoint.load_model(path)
+    if not hasattr(model, "speaker"):
+        sys.exit(f"{path} has no speaker (its encoder reads phonemes)")
+    training = info["training"]
+    while training and "speaker" not in training.get("stages", {}):  # the run that trained it
+        training = training.get("continued_from")
+    out = {"machine": machine(), "data": data.meta["spec"], "model": str(path),
+           "training": (training or {}).get("stages", {}).get("speaker"),
+           "params": sum(p.numel() for p in model.speaker.parameters()),
+           **{name: score(speaker_says(model, [data.words[i] for i in ids]), [phones[i] for i in ids])
+              for name, ids in (("oov_words", oov), ("training_words_sample", iv_sample))}}
+    (Path(__file__).parent / "results" / "g2p_model.json").write_text(json.dumps(out, indent=1))
+    print(json.dumps({k: out[k] for k in ("params", "oov_words", "training_words_sample")}, indent=1))
+
+
 def score(got: list[list[int]], want: list[list[int]]) -> dict:
     return {"n": len(want), "exact": float(np.mean([g == w for g, w in zip(got, want)])),
             "per": sum(edit_distance(g, w) for g, w in zip(got, want)) / sum(len(w) for w in want)}
@@ -118,6 +151,7 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--save", type=Path, default=None, help="keep the trained probe here (.safetensors)")
+    ap.add_argument("--model", type=Path, default=None, help="measure this whole model's speaker instead")
     args = ap.parse_args()
     torch.manual_seed(args.seed)
     data = load(args.data)
@@ -131,6 +165,8 @@ def main() -> None:
     oov = ids[data.word_oov]
     rng = np.random.default_rng(args.seed)
     iv_sample = rng.choice(train, 2000, replace=False)
+    if args.model:
+        return measure_model(args.model, data, phones, oov, iv_sample)
     model = LettersToPhonemes(len(alphabet), len(data.meta["inventory"]), args.width, args.depth, max_len)
     opt = torch.optim.AdamW(model.parameters(), args.lr, weight_decay=0.01)
     start, step, curve = time.perf_counter(), 0, []

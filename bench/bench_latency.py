@@ -1,5 +1,5 @@
 """One word, image -> waveform, on one host thread after load: p50/p90 and real-time factor,
-with the time of each part (encoder, acoustic model, vocoder).
+with the time of each part (reading: encoder and speaker; acoustic model; vocoder).
 
     python bench/bench_latency.py [--checkpoint P] [--runs 200]
 """
@@ -19,7 +19,6 @@ from common import machine
 from its_mobile.checkpoint import load_model
 from its_mobile.constants import HOP, SAMPLE_RATE
 from its_mobile.data.render import find_fonts, render
-from its_mobile.model.encoder import ctc_greedy
 
 
 def timed(fn, runs: int) -> list[float]:
@@ -43,12 +42,11 @@ def main() -> None:
     img = render("reading", find_fonts()[1][0], np.random.default_rng(0), noisy=False)
     x = torch.from_numpy(img.astype(np.float32))[None, None]
     with torch.inference_mode():
-        logits = model.encoder(x)
-        phones, mask = ctc_greedy(logits)
+        phones, mask, _ = model.read(x)
         mel, _, _, n_frames = model.acoustic(phones, mask)
         parts = {
             "whole": lambda: model(x),
-            "encoder": lambda: ctc_greedy(model.encoder(x)),
+            "reading": lambda: model.read(x),
             "acoustic": lambda: model.acoustic(phones, mask),
             "vocoder": lambda: model.vocoder(mel),
         }

@@ -28,7 +28,6 @@ from its_mobile.checkpoint import load_model  # noqa: E402
 from its_mobile.data.dataset import EVAL_SPLITS, load  # noqa: E402
 from its_mobile.evaluate.metrics import targets  # noqa: E402
 from its_mobile.images import model_input  # noqa: E402
-from its_mobile.model.encoder import ctc_greedy  # noqa: E402
 
 
 def in_margin(img: np.ndarray, rng: np.random.Generator) -> Image.Image:
@@ -45,9 +44,9 @@ def in_margin(img: np.ndarray, rng: np.random.Generator) -> Image.Image:
 
 
 @torch.inference_mode()
-def exact(encoder, images: list[np.ndarray], want: list[list[int]]) -> float:
+def exact(model, images: list[np.ndarray], want: list[list[int]]) -> float:
     x = torch.from_numpy(np.stack(images).astype(np.float32)).unsqueeze(1)
-    phones, mask = ctc_greedy(encoder(x))
+    phones, mask, _ = model.read(x)
     got = [p[: int(m.sum())].tolist() for p, m in zip(phones, mask)]
     return float(np.mean([g == w for g, w in zip(got, want)]))
 
@@ -68,10 +67,10 @@ def main() -> None:
         framed = [Image.fromarray(i) for i in images]
         wide = [in_margin(i, rng) for i in images]
         rows[split] = {
-            "framed": exact(model.encoder, images, want),
-            "framed, cropped": exact(model.encoder, [model_input(g) for g in framed], want),
-            "wide margin": exact(model.encoder, [model_input(g, crop=False) for g in wide], want),
-            "wide margin, cropped": exact(model.encoder, [model_input(g) for g in wide], want),
+            "framed": exact(model, images, want),
+            "framed, cropped": exact(model, [model_input(g) for g in framed], want),
+            "wide margin": exact(model, [model_input(g, crop=False) for g in wide], want),
+            "wide margin, cropped": exact(model, [model_input(g) for g in wide], want),
             "n": len(images),
         }
         print(split, rows[split], flush=True)

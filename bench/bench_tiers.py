@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch import nn
 
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_latency import timed  # noqa: E402
@@ -32,14 +33,21 @@ from its_mobile.data.dataset import EVAL_SPLITS, load  # noqa: E402
 from its_mobile.data.render import find_fonts, render  # noqa: E402
 from its_mobile.evaluate.metrics import edit_distance, targets  # noqa: E402
 from its_mobile.model.encoder import ctc_greedy  # noqa: E402
+from its_mobile.model.its import ITS  # noqa: E402
 from its_mobile.train.loop import build, load_stage_module  # noqa: E402
 from its_mobile.train.presets import PRESETS  # noqa: E402
 
 
+def phonemes_read(net: nn.Module, pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(phonemes, mask) that `net` reads: a whole model's reading half (its speaker too), or an
+    encoder that scores phonemes (a training stage), read with CTC's greedy rule."""
+    return net.read(pixels)[:2] if isinstance(net, ITS) else ctc_greedy(net(pixels))
+
+
 @torch.inference_mode()
 def read_images(encoder, data, images, word_ids) -> tuple[list, list]:
-    """(phonemes the encoder reads, the true ones) of each image."""
-    phones, mask = ctc_greedy(encoder(torch.from_numpy(np.asarray(images, np.float32)).unsqueeze(1)))
+    """(phonemes that `encoder` (see phonemes_read) reads, the true ones) of each image."""
+    phones, mask = phonemes_read(encoder, torch.from_numpy(np.asarray(images, np.float32)).unsqueeze(1))
     return [p[: int(m.sum())].tolist() for p, m in zip(phones, mask)], targets(data, word_ids)
 
 

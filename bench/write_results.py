@@ -37,13 +37,14 @@ def machine_line(r: dict) -> list[str]:
 
 def eval_table(ev: dict, title: str) -> list[str]:
     lines = [f"### {title} ({ev['params']:,} parameters)", "", *machine_line(ev),
-             "| split | n | exact | PER | duration err (ms) | mel L1 | MCD (dB) | ASR model / espeak-ng | intelligibility |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "| split | n | exact | PER | duration err (ms) | mel L1 | MCD (dB) | ASR model / espeak-ng | intelligibility "
+             "| letters exact |", "|---|---|---|---|---|---|---|---|---|---|"]
     for s in ev["splits"]:
         lines.append(f"| {s['split']} | {s['n']} | {pct(s['exact'])} | {pct(s['per'])} | {num(s['duration_err_ms'], '.1f')} "
                      f"| {num(s['mel_l1'], '.3f')} | {num(s['mcd_db'])} | {pct(s.get('asr_model'))} / {pct(s.get('asr_espeak'))} "
-                     f"| {num(s.get('intelligibility'))} |")
-    return lines + [""]
+                     f"| {num(s.get('intelligibility'))} | {pct(s.get('letters_exact'))} |")
+    return lines + ["letters exact: the words whose letters a model with a speaker read right (- for a model "
+                    "whose encoder reads phonemes).", ""]
 
 
 def tiers_section(t: dict | None) -> list[str]:
@@ -317,6 +318,8 @@ def letters_section(r: dict | None, widen: dict | None) -> list[str]:
     rows = r["splits"]
     spec = r["eval_data"]
     out = ["### Reading or pronouncing? (`python bench/bench_letters.py`)", "", *machine_line(r),
+           "Measured on the default before the speaker (its encoder read phonemes; the commit above): these probes "
+           "are why the model now reads letters and says them with a speaker.", "",
            f"A letter head (a 5-token conv with CTC over {len(r['alphabet'])} letters, shaped like the phoneme head) "
            f"trained for {r['steps']:,} steps ({r['probe_seconds']} s) on the frozen features that the phoneme head of "
            f"{r['checkpoint']} (`{r['tier']}`) reads, then both heads on the same {rows['eval_iv_clean']['n']:,} images "
@@ -388,8 +391,9 @@ def lexicon_section(r: dict | None) -> list[str]:
     return out
 
 
-def g2p_section(sizes: list[dict], letters: dict | None) -> list[str]:
-    """One row per size of bench_g2p.py's letters -> phonemes network, smallest first."""
+def g2p_section(sizes: list[dict], letters: dict | None, shipped: dict | None) -> list[str]:
+    """One row per size of bench_g2p.py's letters -> phonemes network, smallest first, then the
+    shipped model's own speaker (`--model`)."""
     if not sizes:
         return []
     g = sizes[0]
@@ -413,12 +417,22 @@ def g2p_section(sizes: list[dict], letters: dict | None) -> list[str]:
                 "bench_letters.py). The OOV target is 85%. Spelling to sound is learnable at this size from "
                 "letters; inside the image model it is learned far less well. Training words short of 100% "
                 "are what a lexicon lookup would carry.", ""]
+    if shipped:
+        oov, iv = shipped["oov_words"], shipped["training_words_sample"]
+        trained = shipped.get("training") or {}
+        out += [f"The speaker inside the model (`--model {Path(shipped['model']).name}`: 64 wide, 3 blocks, "
+                f"{shipped['params']:,} parameters, weights in 8 bits; its last training stage ran "
+                f"{trained.get('step', 0):,} steps) says {pct(oov['exact'])} of OOV words exactly from their true "
+                f"letters (PER {pct(oov['per'])}) and {pct(iv['exact'])} of the training-word sample "
+                f"(PER {pct(iv['per'])}). It is smaller than the probes above to keep the model within 2.5M "
+                "parameters.", ""]
     return out
 
 
 def _float_student_words(training: dict) -> str:
     """A packed run's float student, if it started from one or was taught by one."""
-    for key, role in (("float_student", "started from it, taught by it"), ("teacher", "taught by it")):
+    for key, role in (("float_student", "started from it, taught by it"), ("teacher", "taught by it"),
+                      ("float_speaker", "no float student; the speaker started from a float one")):
         if key in training:
             st = training[key]
             return f"{role}: {st.get('step', 0):,} steps, {st.get('cpu_seconds', 0) / 3600:.2f} CPU h"
@@ -729,7 +743,7 @@ def main() -> None:
     out += letters_section(load("letters"), load("letters_widen"))
     out += lexicon_section(load("lexicon"))
     out += g2p_section(sorted((json.loads(p.read_text()) for p in R.glob("g2p_w*.json")), key=lambda g: g["params"]),
-                       load("letters"))
+                       load("letters"), load("g2p_model"))
     for name in ("precision", "precision_from_float", "precision_from_float_fresh", "precision_from_float_large_alone"):
         out += precision_section(load(name))
     out += export_section(load("export"))

@@ -25,16 +25,21 @@ class ITS(nn.Module):
         self.acoustic = Acoustic(dims.acoustic, dims.n_phones)
         self.vocoder = Vocoder(dims.vocoder)
 
+    def read(self, pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+        """The reading half: pixels -> phonemes (B, MAX_PHONES), their mask, and for a model
+        with a speaker the letters it read ("letters" (B, MAX_WORD_LEN), "n_letters" (B,))."""
+        scores, letters = self.encoder(pixels), {}
+        if self.dims.speaker is not None:
+            ids, letter_mask = ctc_collapse(scores, MAX_WORD_LEN, PAD)
+            letters = {"letters": ids, "n_letters": letter_mask.sum(1)}
+            scores = self.speaker(ids, letter_mask)
+        phones, mask = ctc_greedy(scores)
+        return phones, mask, letters
+
     def run(self, pixels: torch.Tensor) -> dict[str, torch.Tensor]:
         """The forward pass with every intermediate result (evaluation reads durations, and the
         letters of a model with a speaker, too)."""
-        read = {}
-        scores = self.encoder(pixels)
-        if self.dims.speaker is not None:
-            letters, letter_mask = ctc_collapse(scores, MAX_WORD_LEN, PAD)
-            read = {"letters": letters, "n_letters": letter_mask.sum(1)}
-            scores = self.speaker(letters, letter_mask)
-        phones, mask = ctc_greedy(scores)  # (B, P) each
+        phones, mask, read = self.read(pixels)  # (B, P) each
         mel, _, durations, n_frames = self.acoustic(phones, mask)
         n_samples = n_frames * HOP
         wav = self.vocoder(mel)
