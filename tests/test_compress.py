@@ -225,7 +225,7 @@ def test_int8_tensor_without_its_scales(tiny_packed, tmp_path):
 def test_one_stem_for_every_tier_gives_the_same_step(step):
     """Training runs the encoder's stem, and the leading blocks two tiers share, once for both:
     the loss and every gradient equal those of each tier's whole forward pass on its own."""
-    from its_mobile.constants import EOS, MAX_PHONES
+    from its_mobile.model.speaker import letter_ids
     from its_mobile.train.loop import StepLoss, build, step_loss
     from its_mobile.train.presets import PRESETS
 
@@ -236,9 +236,7 @@ def test_one_stem_for_every_tier_gives_the_same_step(step):
     lower = preset.student.depth - 1  # blocks below the widened last one
     assert [shared_blocks(tiers["large"], tiers[t]) for t in ("base", "small")] == [lower - 1, 0]
     ternary = set(ternary_names(network, "encoder."))
-    phones = torch.full((2, MAX_PHONES), EOS)
-    phones[0, :3], phones[1, :2] = torch.tensor([3, 4, 5]), torch.tensor([6, 7])
-    batch = {"pixels": _pixels(), "phones": phones}
+    batch = {"pixels": _pixels(), "letters": torch.from_numpy(letter_ids(["cde", "fg"]))}
 
     def grads(loss):
         network.zero_grad()
@@ -260,7 +258,7 @@ def test_one_stem_for_every_tier_gives_the_same_step(step):
 def test_tier_and_kl_weights_scale_the_smaller_tiers_own_loss_and_its_distillation():
     """--tier-weight w --kl-weight k: the step's loss is large's + w x small's own + k x small's
     distillation from large."""
-    from its_mobile.constants import EOS, MAX_PHONES
+    from its_mobile.model.speaker import letter_ids
     from its_mobile.train.loop import StepLoss, build, stage_loss, tier_distill
     from its_mobile.train.presets import PRESETS
 
@@ -269,9 +267,7 @@ def test_tier_and_kl_weights_scale_the_smaller_tiers_own_loss_and_its_distillati
     network = build("student", preset, n)
     tiers = {name: build("student", preset, n, tier) for name, tier in TIERS.items()}
     ternary = set(ternary_names(network, "encoder."))
-    phones = torch.full((2, MAX_PHONES), EOS)
-    phones[0, :3], phones[1, :2] = torch.tensor([3, 4, 5]), torch.tensor([6, 7])
-    batch = {"pixels": _pixels(), "phones": phones}
+    batch = {"pixels": _pixels(), "letters": torch.from_numpy(letter_ids(["cde", "fg"]))}
     weights = [(0.0, 0.0), (0.5, 0.0), (1.0, 0.0), (0.0, 1.0), (0.0, 0.3)]
     with torch.no_grad():
         # Step 1 trains `small`: in the tiny preset `base` keeps every block, so it equals `large`.
