@@ -36,7 +36,7 @@ from common import machine  # noqa: E402
 
 from its_mobile import checkpoint  # noqa: E402
 from its_mobile.data.dataset import load  # noqa: E402
-from its_mobile.evaluate.metrics import edit_distance, targets  # noqa: E402
+from its_mobile.evaluate.metrics import edit_distance, phoneme_lists, targets  # noqa: E402
 from its_mobile.model.encoder import ctc_greedy  # noqa: E402
 from its_mobile.model.speaker import letter_ids  # noqa: E402
 
@@ -116,7 +116,7 @@ def speaker_says(model: nn.Module, words: list[str]) -> list[list[int]]:
         for a in range(0, len(words), 500):
             letters = torch.from_numpy(letter_ids(words[a : a + 500]))
             phones, mask = ctc_greedy(model.speaker(letters, (letters != 0).long()))
-            got += [p[: int(m.sum())].tolist() for p, m in zip(phones, mask)]
+            got += phoneme_lists(phones, mask)
     return got
 
 

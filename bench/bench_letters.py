@@ -39,7 +39,7 @@ from common import machine  # noqa: E402
 
 from its_mobile import checkpoint  # noqa: E402
 from its_mobile.data.dataset import load  # noqa: E402
-from its_mobile.evaluate.metrics import targets  # noqa: E402
+from its_mobile.evaluate.metrics import phoneme_lists, targets  # noqa: E402
 from its_mobile.model.encoder import ctc_greedy  # noqa: E402
 
 EVAL_SPLITS = ("eval_iv_clean", "eval_iv_noisy", "eval_oov_clean", "eval_oov_noisy")
@@ -62,7 +62,7 @@ def features_and_phonemes(encoder: nn.Module, images: np.ndarray, tap: str) -> t
             phones, mask = ctc_greedy(encoder(torch.from_numpy(np.asarray(images, np.float32)).unsqueeze(1)))
     finally:
         hook.remove()
-    return seen[0], [p[: int(m.sum())].tolist() for p, m in zip(phones, mask)]
+    return seen[0], phoneme_lists(phones, mask)
 
 
 def greedy_letters(logits: torch.Tensor, alphabet: str) -> list[str]:

@@ -26,7 +26,7 @@ from common import machine  # noqa: E402
 
 from its_mobile.checkpoint import load_model  # noqa: E402
 from its_mobile.data.dataset import EVAL_SPLITS, load  # noqa: E402
-from its_mobile.evaluate.metrics import targets  # noqa: E402
+from its_mobile.evaluate.metrics import phoneme_lists, targets  # noqa: E402
 from its_mobile.images import model_input  # noqa: E402
 
 
@@ -47,7 +47,7 @@ def in_margin(img: np.ndarray, rng: np.random.Generator) -> Image.Image:
 def exact(model, images: list[np.ndarray], want: list[list[int]]) -> float:
     x = torch.from_numpy(np.stack(images).astype(np.float32)).unsqueeze(1)
     phones, mask, _ = model.read(x)
-    got = [p[: int(m.sum())].tolist() for p, m in zip(phones, mask)]
+    got = phoneme_lists(phones, mask)
     return float(np.mean([g == w for g, w in zip(got, want)]))
 
 

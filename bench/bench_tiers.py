@@ -31,7 +31,7 @@ from its_mobile.compress.ternary import ternarize_, ternary_names  # noqa: E402
 from its_mobile.compress.tiers import TIERS, tier_state  # noqa: E402
 from its_mobile.data.dataset import EVAL_SPLITS, load  # noqa: E402
 from its_mobile.data.render import find_fonts, render  # noqa: E402
-from its_mobile.evaluate.metrics import edit_distance, targets  # noqa: E402
+from its_mobile.evaluate.metrics import edit_distance, phoneme_lists, targets  # noqa: E402
 from its_mobile.model.encoder import ctc_greedy  # noqa: E402
 from its_mobile.model.its import ITS  # noqa: E402
 from its_mobile.train.loop import build, load_stage_module  # noqa: E402
@@ -48,7 +48,7 @@ def phonemes_read(net: nn.Module, pixels: torch.Tensor) -> tuple[torch.Tensor, t
 def read_images(encoder, data, images, word_ids) -> tuple[list, list]:
     """(phonemes that `encoder` (see phonemes_read) reads, the true ones) of each image."""
     phones, mask = phonemes_read(encoder, torch.from_numpy(np.asarray(images, np.float32)).unsqueeze(1))
-    return [p[: int(m.sum())].tolist() for p, m in zip(phones, mask)], targets(data, word_ids)
+    return phoneme_lists(phones, mask), targets(data, word_ids)
 
 
 def read(encoder, data) -> dict[str, tuple[list, list]]:

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Ship a newly trained packed model as the embedded default and rerun every benchmark whose
-# numbers depend on it, then rewrite bench/RESULTS.md. About 15 minutes on 2 cores.
+# numbers depend on it, then rewrite bench/RESULTS.md. About 13 minutes on 2 cores.
 #
 #   bench/refresh.sh PACKED FLOAT_RUN TERNARY_RUN DATA WORK
 #

@@ -216,7 +216,7 @@ def train(preset: str, data_dir: Path | None, out: Path, stages: tuple[str, ...]
     p = PRESETS[preset]
     for option, run_path in (("--from-float", from_float), ("--teacher", teacher)):
         if run_path is not None:
-            _check_float_student(option, run_path, ternary, p, len(data.meta["inventory"]))
+            _check_float_run(option, run_path, ternary, p, len(data.meta["inventory"]))
     if ternary:
         chosen = parse_tiers(tiers)
         if "teacher" in stages:
@@ -241,7 +241,7 @@ def train(preset: str, data_dir: Path | None, out: Path, stages: tuple[str, ...]
             say(f"{role}: {path}")
 
 
-def _check_float_student(option: str, run: Path, ternary: bool, preset: Preset, n_phones: int) -> None:
+def _check_float_run(option: str, run: Path, ternary: bool, preset: Preset, n_phones: int) -> None:
     from its_mobile import checkpoint
     from its_mobile.train.loop import dims_json
 

@@ -76,6 +76,11 @@ def speech_distances(model_audio: np.ndarray, ref_audio: np.ndarray) -> tuple[fl
     return l1, mcd
 
 
+def phoneme_lists(phones: torch.Tensor, mask: torch.Tensor) -> list[list[int]]:
+    """Each row of a static-shape read (ids, mask) trimmed to its length, as a list of ids."""
+    return [p[: int(m.sum())].tolist() for p, m in zip(phones, mask)]
+
+
 def targets(data: Data, word_ids: np.ndarray) -> list[list[int]]:
     """espeak-ng's phoneme ids of each word, without the end marker."""
     out = []
