@@ -478,8 +478,28 @@ def continued_section(c: dict | None) -> list[str]:
         out.append(f"| {k} | {', '.join(training.get('stages', {}))} | {width} | {st.get('step', 0):,} | {st.get('samples', 0):,} "
                    f"| {st.get('seconds', 0) / 60:.0f} | {st.get('cpu_seconds', 0) / 3600:.2f} "
                    f"| {training['data']['n']:,} ({training['data']['seed']}) | {how} | {_float_student_words(training)} |")
+        if "earlier" in training:  # the older runs, summed when the record was written
+            e = training["earlier"]
+            st = e["stages"].get("student", {})
+            out.append(f"| {k + 1}-{k + e['runs']} (summed) | {', '.join(e['stages'])} | | {st.get('step', 0):,} "
+                       f"| {st.get('samples', 0):,} | {st.get('seconds', 0) / 60:.0f} | {st.get('cpu_seconds', 0) / 3600:.2f} "
+                       "| | | |")
         training, k = training.get("continued_from"), k + 1
-    return out + [""]
+    total = _total_student(c["after"]["training"])
+    return out + ["", f"In all, the after model's students trained {total['step']:,} steps on {total['samples']:,} samples "
+                      f"in {total['cpu_seconds'] / 3600:.1f} CPU hours.", ""]
+
+
+def _total_student(training: dict) -> dict:
+    """Steps, samples and CPU seconds of every student run in a training record, summed."""
+    total = dict.fromkeys(("step", "samples", "cpu_seconds"), 0)
+    while training:
+        for st in (training.get("stages", {}).get("student", {}),
+                   training.get("earlier", {}).get("stages", {}).get("student", {})):
+            for key in total:
+                total[key] += st.get(key, 0)
+        training = training.get("continued_from")
+    return total
 
 
 def export_section(e: dict | None) -> list[str]:

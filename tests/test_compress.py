@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import subprocess
@@ -14,11 +15,12 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from safetensors.torch import load_file
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
 
 from its_mobile import checkpoint
 from its_mobile.compress.int8 import dequantize_rows, fake_int8, quantize_rows
-from its_mobile.compress.packed import pack_state, unpack_state
+from its_mobile.compress.packed import TERNARY_SCALES, pack_state, unpack_state
 from its_mobile.compress.packing import pack, unpack
 from its_mobile.compress.ternary import HIGH_PRECISION, is_high_precision, quantize, ternary_names
 from its_mobile.compress.tiers import TIERS, shared_blocks, tier_dims, tier_forward, tier_state
@@ -149,6 +151,10 @@ def _bad_index(t):
     t[_first_ternary(t)][0] = 250
 
 
+def _short_scales(t):
+    t[TERNARY_SCALES] = t[TERNARY_SCALES][:-1]
+
+
 def _bad_shape(info):
     name = next(iter(info["ternary"]))
     info["ternary"][name] = [info["ternary"][name][0] + 5] + info["ternary"][name][1:]
@@ -165,6 +171,7 @@ def test_bad_packed_files(tiny_packed, tmp_path):
         "sha256": (flipped, "sha256 mismatch"),
         "index": (_rewrite(tiny_packed, tmp_path / "index.safetensors", edit_tensors=_bad_index), "> 242"),
         "shape": (_rewrite(tiny_packed, tmp_path / "shape.safetensors", edit_info=_bad_shape), "bytes, its shape needs"),
+        "scales": (_rewrite(tiny_packed, tmp_path / "scales.safetensors", edit_tensors=_short_scales), "ternary scales for"),
     }
     for name, (path, message) in cases.items():
         r = cli("speak", "--text", "cat", "-o", str(tmp_path / f"{name}.wav"), "--checkpoint", str(path))
@@ -174,6 +181,34 @@ def test_bad_packed_files(tiny_packed, tmp_path):
         assert not (tmp_path / f"{name}.wav").exists()
     with pytest.raises(BadCheckpoint):
         unpack(np.array([243], np.uint8), 5)
+
+
+def test_format_1_checkpoints_still_load(tiny_packed, tmp_path):
+    """Files written before the digests were packed into base64 (a JSON map of hex digests)."""
+    tensors, info = checkpoint.load(tiny_packed)
+    old = tmp_path / "old.safetensors"
+    hexes = {k: hashlib.sha256(v.contiguous().reshape(-1).view(torch.uint8).numpy().tobytes()).hexdigest()
+             for k, v in tensors.items()}
+    save_file(tensors, str(old), metadata={"its_mobile": json.dumps({**info, "format": "its-mobile/1"}),
+                                           "sha256": json.dumps(hexes)})
+    again, _ = checkpoint.load(old)
+    assert all(torch.equal(again[k], v) for k, v in tensors.items())
+    hexes[next(iter(hexes))] = "0" * 64
+    save_file(tensors, str(old), metadata={"its_mobile": json.dumps({**info, "format": "its-mobile/1"}),
+                                           "sha256": json.dumps(hexes)})
+    with pytest.raises(BadCheckpoint, match="sha256 mismatch"):
+        checkpoint.load(old)
+
+
+def test_digests_must_cover_every_tensor(tiny_packed, tmp_path):
+    tensors, info = checkpoint.load(tiny_packed)
+    short = tmp_path / "short.safetensors"
+    checkpoint.save(short, {k: tensors[k] for k in list(tensors)[1:]}, {k: v for k, v in info.items() if k != "format"})
+    with safe_open(str(short), "pt") as f:
+        meta = {"its_mobile": json.dumps(info), "sha256": f.metadata()["sha256"]}
+    save_file(tensors, str(short), metadata=meta)  # one tensor more than the digests name
+    with pytest.raises(BadCheckpoint, match="does not match its manifest"):
+        checkpoint.load(short)
 
 
 def test_unknown_tier(tiny_packed, tmp_path):

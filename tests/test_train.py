@@ -14,6 +14,7 @@ from its_mobile import checkpoint
 from its_mobile.compress.ternary import HIGH_PRECISION
 from its_mobile.data.dataset import load
 from its_mobile.infer import speak_pixels
+from its_mobile.train.assemble import history
 from its_mobile.train.loop import run_stage
 from its_mobile.train.presets import PRESETS, StageSpec
 from tests.test_cli import cli
@@ -142,6 +143,31 @@ def test_continue_a_packed_model(tiny_data, tiny_packed, tmp_path):
     assert any(not torch.equal(new[n], old[n]) for n in old if n.startswith("encoder."))
     assert after_info["training"]["continued_from"] == info["training"]
     assert list(after_info["training"]["stages"]) == ["student"]
+
+
+def test_history_keeps_the_newest_runs_and_sums_the_rest():
+    def run(k, older=None):
+        rec = {"data": {"n": k}, "stages": {"student": {"step": k, "samples": 10 * k, "seconds": 1.0, "cpu_seconds": 2.0}}}
+        return rec | ({"continued_from": older} if older else {})
+
+    def totals(rec):
+        runs = steps = 0
+        while rec:
+            runs, steps = runs + 1 + rec.get("earlier", {}).get("runs", 0), steps + rec["stages"]["student"]["step"] + \
+                rec.get("earlier", {}).get("stages", {}).get("student", {}).get("step", 0)
+            rec = rec.get("continued_from")
+        return runs, steps
+
+    chain = None
+    for k in range(1, 7):
+        chain = run(k, chain)
+    short = history(chain)
+    assert short["data"] == {"n": 6} and short["continued_from"]["data"] == {"n": 5}
+    assert "continued_from" not in short["continued_from"] and short["continued_from"]["earlier"]["runs"] == 4
+    assert totals(short) == totals(chain) == (6, 21)
+    again = history(run(7, short))  # a summary folds into the next one
+    assert again["continued_from"]["earlier"]["runs"] == 5 and totals(again) == (7, 28)
+    assert history(run(1, run(2))) == run(1, run(2))  # short records stay as they are
 
 
 def test_init_is_refused_without_ternary_or_for_another_model(tiny_data, tmp_path):

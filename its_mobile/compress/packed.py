@@ -3,10 +3,13 @@ per-tensor scale; the large high-precision weights as int8 with a float16 scale 
 row (compress/int8.py); every other tensor in float16; and a manifest of the ternary tensors'
 shapes.
 
-Tensor `name` holds the indices (or int8 codes) and `name.scale` the scale(s); the manifest
-maps each ternary name to its shape (the padding follows from it). An int8 tensor is row-scaled
-by its dtype alone, so files written before int8 storage still load. The checkpoint layer adds
-the sha256 of every tensor, so a flipped bit anywhere is caught before unpacking.
+Tensor `name` holds the indices (or int8 codes) and the manifest maps each ternary name to its
+shape (the padding follows from it). The ternary scales are one float32 tensor, `ternary.scales`,
+in the order of the sorted ternary names: one tensor each cost ~200 bytes of index and digest
+for 4 bytes of data (files that stored them so, as `name.scale`, still load). An int8 tensor's
+row scales are `name.scale`; it is told apart by its dtype alone, so files written before int8
+storage still load. The checkpoint layer adds the sha256 of every tensor, so a flipped bit
+anywhere is caught before unpacking.
 """
 
 from __future__ import annotations
@@ -23,22 +26,24 @@ from its_mobile.compress.ternary import quantize, ternary_names
 from its_mobile.errors import BadCheckpoint
 
 SCALE = ".scale"
+TERNARY_SCALES = "ternary.scales"
 
 
 def pack_state(model: nn.Module) -> tuple[dict[str, torch.Tensor], dict[str, list[int]]]:
     """(tensors to save, manifest {ternary name: shape}) of a model with float weights."""
     ternary = set(ternary_names(model))
-    tensors, manifest = {}, {}
+    tensors, manifest, scales = {}, {}, {}
     for name, value in model.state_dict().items():
         if name in ternary:
-            codes, scale = quantize(value)
+            codes, scales[name] = quantize(value)
             tensors[name] = torch.from_numpy(pack(codes.numpy()))
-            tensors[name + SCALE] = scale.reshape(1)
             manifest[name] = list(value.shape)
         elif is_large(value):
             tensors[name], tensors[name + SCALE] = quantize_rows(value)
         else:
             tensors[name] = value.half() if value.is_floating_point() else value
+    if scales:
+        tensors[TERNARY_SCALES] = torch.stack([scales[n] for n in sorted(scales)])
     return tensors, manifest
 
 
@@ -49,9 +54,20 @@ def _shape(name: str, shape) -> list[int]:
 
 
 def is_scale(name: str, tensors: dict[str, torch.Tensor], manifest: dict) -> bool:
-    """Whether `name` is the scale of a ternary or int8 tensor (stored beside it, not a weight)."""
+    """Whether `name` holds scales of ternary or int8 tensors (stored beside them, not a weight)."""
     base = name[: -len(SCALE)]
-    return name.endswith(SCALE) and (base in manifest or (base in tensors and tensors[base].dtype == torch.int8))
+    return name == TERNARY_SCALES or (
+        name.endswith(SCALE) and (base in manifest or (base in tensors and tensors[base].dtype == torch.int8)))
+
+
+def _ternary_scales(tensors: dict[str, torch.Tensor], manifest: dict) -> dict[str, torch.Tensor | None]:
+    """name -> scale of each ternary tensor (None where a file lacks it)."""
+    if TERNARY_SCALES not in tensors:  # written before the scales were one tensor
+        return {name: tensors.get(name + SCALE) for name in manifest}
+    scales = tensors[TERNARY_SCALES]
+    if scales.dim() != 1 or len(scales) != len(manifest):
+        raise BadCheckpoint(f"packed file holds {scales.numel()} ternary scales for {len(manifest)} ternary tensors")
+    return {name: scales[i : i + 1] for i, name in enumerate(sorted(manifest))}
 
 
 def _int8(name: str, codes: torch.Tensor, scale: torch.Tensor | None) -> torch.Tensor:
@@ -64,7 +80,7 @@ def unpack_state(tensors: dict[str, torch.Tensor], manifest: dict) -> dict[str, 
     """The float32 state dict a packed file stands for; corrupt input raises BadCheckpoint."""
     if not isinstance(manifest, dict):
         raise BadCheckpoint("packed manifest is not a mapping")
-    state = {}
+    state, scales = {}, _ternary_scales(tensors, manifest)
     for name, value in tensors.items():
         if is_scale(name, tensors, manifest):
             continue
@@ -75,7 +91,7 @@ def unpack_state(tensors: dict[str, torch.Tensor], manifest: dict) -> dict[str, 
             state[name] = value.float() if value.is_floating_point() else value
             continue
         shape = _shape(name, manifest[name])
-        scale = tensors.get(name + SCALE)
+        scale = scales[name]
         if scale is None or scale.numel() != 1:
             raise BadCheckpoint(f"packed tensor {name!r} has no scale")
         codes = unpack(value.numpy(), math.prod(shape), name)
