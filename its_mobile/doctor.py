@@ -18,7 +18,11 @@ _warned = False
 def pins() -> dict[str, str]:
     """name -> pinned version, from the installed package's own requirements."""
     out = {}
-    for req in metadata.requires("its-mobile") or []:
+    try:
+        requires = metadata.requires("its-mobile") or []
+    except metadata.PackageNotFoundError:  # run from a source tree that was never installed: no pins to hold to
+        return out
+    for req in requires:
         m = re.match(r"^([A-Za-z0-9_.\-]+)==([^;\s]+)\s*(;.*)?$", req)
         if m and "extra" not in (m.group(3) or ""):
             out[m.group(1).lower()] = m.group(2)
