@@ -97,6 +97,14 @@ def test_version_guard_names_exact_versions_once(monkeypatch):
     assert len(lines) == 1 and "executorch 9.9.9 (pinned 1.5.1)" in lines[0]
 
 
+def test_no_version_guard_from_a_source_tree_never_installed(monkeypatch):
+    def not_installed(name):
+        raise doctor.metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(doctor.metadata, "requires", not_installed)
+    assert doctor.pins() == {} and doctor.version_mismatches() == []
+
+
 def test_doctor_reports_the_environment():
     r = cli("doctor", "--json")
     assert r.returncode == 0, r.stderr
