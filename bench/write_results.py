@@ -435,6 +435,8 @@ def _float_student_words(training: dict) -> str:
                       ("float_speaker", "no float student; the speaker started from a float one")):
         if key in training:
             st = training[key]
+            if st.get("device", "cpu").startswith("cuda"):  # CPU seconds of a GPU machine's feeding cores mean little
+                return f"{role}: {st.get('step', 0):,} steps, {st.get('seconds', 0) / 60:.0f} min on {st['device']}"
             return f"{role}: {st.get('step', 0):,} steps, {st.get('cpu_seconds', 0) / 3600:.2f} CPU h"
     return "-"
 

@@ -359,6 +359,7 @@ def run_stage(
     elif compression is not None:
         module.load_state_dict(source_part(compression.start(stage), stage, preset, n_phones).state_dict())
     record["schedule"] = asdict(spec)  # what this (resumed) run follows: steps, batch, peak lr, warm-up
+    record["device"] = device  # where it ran last: CPU seconds on a GPU machine's many cores mean little
     module.to(device)
     _optimizer_to(opt, device)
     teacher_run = None if compression is None else compression.teacher(stage)
