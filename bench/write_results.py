@@ -477,8 +477,10 @@ def continued_section(c: dict | None) -> list[str]:
         sched = st.get("schedule")
         how = f"peak lr {sched['lr']:g}, cosine over {sched['steps']:,} steps, batch {sched['batch']}" if sched else "-"
         width = training.get("encoder", {}).get("width", "-")
-        out.append(f"| {k} | {', '.join(training.get('stages', {}))} | {width} | {st.get('step', 0):,} | {st.get('samples', 0):,} "
-                   f"| {st.get('seconds', 0) / 60:.0f} | {st.get('cpu_seconds', 0) / 3600:.2f} "
+        student = (f"{st.get('step', 0):,} | {st.get('samples', 0):,} | {st.get('seconds', 0) / 60:.0f} "
+                   f"| {st.get('cpu_seconds', 0) / 3600:.2f}" if st
+                   else "- | - | - | -")  # a run that trained other stages only
+        out.append(f"| {k} | {', '.join(training.get('stages', {}))} | {width} | {student} "
                    f"| {training['data']['n']:,} ({training['data']['seed']}) | {how} | {_float_student_words(training)} |")
         if "earlier" in training:  # the older runs, summed when the record was written
             e = training["earlier"]

@@ -36,10 +36,10 @@ def _sha(t: torch.Tensor) -> bytes:
     return hashlib.sha256(t.contiguous().reshape(-1).view(torch.uint8).numpy().tobytes()).digest()
 
 
-def _digests(stored: str, names: list[str], format: str) -> dict[str, bytes] | None:
+def _digests(stored: str, names: list[str], fmt: str) -> dict[str, bytes] | None:
     """name -> stored sha256 of each tensor; None when the stored digests do not list exactly
     these tensors."""
-    if format in OLD_FORMATS:
+    if fmt in OLD_FORMATS:
         hexes = json.loads(stored)
         return {k: bytes.fromhex(v) for k, v in hexes.items()} if set(hexes) == set(names) else None
     raw = base64.b64decode(stored, validate=True)
