@@ -1,4 +1,7 @@
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -98,3 +101,16 @@ def test_bad_shards(tiny_data, tmp_path):
         f.write(b"\x7f")
     r = cli("data", "--merge", "--out", str(tmp_path / "m"), str(s0), str(s1))
     assert r.returncode == 2 and "does not match its sha256" in r.stderr
+
+
+def test_gpu_render_writes_what_data_writes(tiny_data, tmp_path):
+    """bench/gpu/render_train.py, for machines without espeak-ng: packed here and rendered from
+    the carried files alone, its data directory is the one `its-mobile data` wrote."""
+    script = [sys.executable, str(Path(__file__).parents[1] / "bench" / "gpu" / "render_train.py")]
+    subprocess.run(script + ["pack", str(tiny_data), str(tmp_path / "carry")], check=True)
+    assert not (tmp_path / "carry" / "data" / "train_images.npy").exists()
+    subprocess.run(script + ["render", str(tmp_path / "carry"), str(tmp_path / "out"), str(TINY_SPEC.n),
+                             str(TINY_SPEC.seed)], check=True, capture_output=True)
+    for name in BYTE_EQUAL:
+        assert (tiny_data / name).read_bytes() == (tmp_path / "out" / name).read_bytes(), name
+    assert load(tiny_data).meta == load(tmp_path / "out").meta

@@ -89,6 +89,23 @@ def _part(n: int, shard: tuple[int, int]) -> tuple[int, int]:
     return n * i // k, n * (i + 1) // k
 
 
+def draw_words(seed: int, split: str, pool_ids: np.ndarray, n: int) -> np.ndarray:
+    """The ids of the n words a split of this seed shows, drawn from pool_ids."""
+    # Eval splits of a seed show the same words clean and noisy (one stream per word pool).
+    stream = [seed, 98] if split == "train" else [seed, 99, int("oov" in split)]
+    return pool_ids[np.random.default_rng(stream).integers(len(pool_ids), size=n)]
+
+
+def image_jobs(seed: int, split: str, words: list[str], word_ids: np.ndarray, lo: int,
+               fonts: list[Path], noisy_share: float) -> list[tuple]:
+    """jobs.render_chunk's 512-image jobs for a split's images lo .. lo + len(word_ids)."""
+    # Each job carries only its own words: the whole lexicon (116k strings) pickled into
+    # every job kept the parent process busy and the workers waiting.
+    hi = lo + len(word_ids)
+    return [(seed, _SPLIT_ID[split], a, min(a + 512, hi), [words[i] for i in word_ids[a - lo : a - lo + 512]],
+             fonts, noisy_share) for a in range(lo, hi, 512)]
+
+
 def generate(out: Path, spec: DataSpec, workers: int = 1, progress: bool = True,
              shard: tuple[int, int] = (0, 1)) -> Path:
     """Write a complete data directory at `out` (built in a temporary sibling, then renamed).
@@ -135,18 +152,12 @@ def generate(out: Path, spec: DataSpec, workers: int = 1, progress: bool = True,
         for split, (n, pool_ids, fonts, noisy_share) in plans.items():
             if (tmp / f"{split}_words.npy").is_file():
                 continue
-            # Eval splits of a seed show the same words clean and noisy (one stream per word pool).
-            stream = [spec.seed, 98] if split == "train" else [spec.seed, 99, int("oov" in split)]
-            word_ids = pool_ids[np.random.default_rng(stream).integers(len(pool_ids), size=n)]
+            word_ids = draw_words(spec.seed, split, pool_ids, n)
             lo, hi = _part(n, shard)
             word_ids = word_ids[lo:hi]
             images[split] = (np.lib.format.open_memmap(tmp / f"{split}_images.npy", "w+", np.uint8,
                                                        (hi - lo, IMG_H, IMG_W)), word_ids, lo)
-            # Each job carries only its own words: the whole lexicon (116k strings) pickled into
-            # every job kept the parent process busy and the workers waiting.
-            split_jobs = [(split, (spec.seed, _SPLIT_ID[split], a, min(a + 512, hi),
-                                   [words[i] for i in word_ids[a - lo : a - lo + 512]], fonts, noisy_share))
-                          for a in range(lo, hi, 512)]
+            split_jobs = [(split, job) for job in image_jobs(spec.seed, split, words, word_ids, lo, fonts, noisy_share)]
             left[split] = len(split_jobs)
             job_list += split_jobs
         bar = tqdm(total=sum(len(w) for _, w, _ in images.values()), desc="images", unit="img", disable=not progress)
