@@ -124,11 +124,13 @@ def measure_model(path: Path, data, phones: list[list[int]], oov: np.ndarray, iv
     model, info = checkpoint.load_model(path)
     if not hasattr(model, "speaker"):
         sys.exit(f"{path} has no speaker (its encoder reads phonemes)")
-    training = info["training"]
-    while training and "speaker" not in training.get("stages", {}):  # the run that trained it
-        training = training.get("continued_from")
-    out = {"machine": machine(), "data": data.meta["spec"], "model": str(path),
-           "training": (training or {}).get("stages", {}).get("speaker"),
+    run, trained = info["training"], None
+    while run and trained is None:  # the newest run that trained it, or the older runs summed
+        trained = run.get("stages", {}).get("speaker")
+        if trained is None and "speaker" in run.get("earlier", {}).get("stages", {}):
+            trained = {**run["earlier"]["stages"]["speaker"], "summed_runs": run["earlier"]["runs"]}
+        run = run.get("continued_from")
+    out = {"machine": machine(), "data": data.meta["spec"], "model": str(path), "training": trained,
            "params": sum(p.numel() for p in model.speaker.parameters()),
            **{name: score(speaker_says(model, [data.words[i] for i in ids]), [phones[i] for i in ids])
               for name, ids in (("oov_words", oov), ("training_words_sample", iv_sample))}}
