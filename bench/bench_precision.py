@@ -69,19 +69,30 @@ def run_record(run: Path) -> dict:
          "teacher": info.get("teacher")}
 
 
+def with_speaker(encoder, start: Path | None, tier: str):
+    """What `encoder` says: the encoder itself where it reads phonemes; one that reads letters,
+    inside the model `start` (that tier) in place of that model's encoder, through its speaker."""
+    model = checkpoint.load_model(start, tier)[0]
+    if not hasattr(model, "speaker"):
+        return encoder
+    model.encoder.load_state_dict(encoder.state_dict())
+    return model
+
+
 def compare(data_dir: Path, float_run: Path, ternary_run: Path, start: Path | None = None) -> dict:
     """`start` is the packed model both runs started from (default: the embedded one)."""
     data, preset = load(data_dir), PRESETS["full"]
     n = len(data.meta["inventory"])
     rows = [{"model": "start: the shipped default", "tier": t, "reading": v["reading"]}
             for t, v in measure(start, data)["tiers"].items()]
+    float_encoder = tier_encoder(load_stage_module(float_run, "student", preset, n), "large", preset, n, False)
     rows.append({"model": "float, continued", "tier": "large",
-                 "reading": reading(tier_encoder(load_stage_module(float_run, "student", preset, n), "large", preset, n,
-                                                 False), data)})
+                 "reading": reading(with_speaker(float_encoder, start, "large"), data)})
     latent = load_stage_module(ternary_run, "student", preset, n)
     record = run_record(ternary_run)
     label = "ternary, from the float" if record["from_float"] else "ternary, continued"
-    rows += [{"model": label, "tier": t, "reading": reading(tier_encoder(latent, t, preset, n, True), data)}
+    rows += [{"model": label, "tier": t,
+              "reading": reading(with_speaker(tier_encoder(latent, t, preset, n, True), start, t), data)}
              for t in record["tiers"]]
     return {"machine": machine(), "data": data.meta["spec"], "rows": rows,
             "runs": {"float": run_record(float_run), "ternary": record}}
