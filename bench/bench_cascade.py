@@ -5,6 +5,9 @@ word), latency per word (image in, waveform out), bytes on disk, and peak memory
 in its own process).
 
     pip install -e '.[bench]' && apt-get install tesseract-ocr && python bench/bench_cascade.py
+    python bench/bench_cascade.py --per-split 1000 --tiers large --out bench/results/cascade_4000.json
+
+(50 images per split cannot tell a one-point gap from noise; 1,000 can.)
 
 Cascades: RapidOCR (PP-OCRv4 recognition, the word crop given, so no detection) + espeak-ng,
 and tesseract 5 (--psm 8, one word; a process per image, which is how its CLI runs) + espeak-ng.
@@ -33,14 +36,14 @@ SPLITS = ("eval_iv_clean", "eval_iv_noisy", "eval_oov_clean", "eval_oov_noisy")
 PER_SPLIT = 50
 
 
-def images_and_targets(data_dir: Path) -> tuple[list[np.ndarray], list[str], list[str]]:
+def images_and_targets(data_dir: Path, per_split: int) -> tuple[list[np.ndarray], list[str], list[str]]:
     from its_mobile.data.dataset import load, phones_to_ipa
 
     data = load(data_dir)
     imgs, ipas, splits = [], [], []
     for split in SPLITS:
         images, words = data.split(split)
-        for img, w in zip(images[:PER_SPLIT], words[:PER_SPLIT]):
+        for img, w in zip(images[:per_split], words[:per_split]):
             imgs.append(np.asarray(img))
             ipas.append(phones_to_ipa(data.word_phones[w], data.meta["inventory"]))
             splits.append(split)
@@ -122,8 +125,8 @@ def run_ours(imgs, artifact: Path):
     return (out, ms, [0.0] * len(ms)), artifact.stat().st_size, f"{fmt} ({SETTINGS[fmt]['runtime']})"
 
 
-def one(system: str, data_dir: Path, artifact: str | None) -> dict:
-    imgs, ipas, splits = images_and_targets(data_dir)
+def one(system: str, data_dir: Path, per_split: int, artifact: str | None) -> dict:
+    imgs, ipas, splits = images_and_targets(data_dir, per_split)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Python, numpy, torch (the data loader)
     if system == "rapidocr":
         (spoken, a_ms, b_ms), model_bytes, version = run_rapidocr(imgs)
@@ -149,32 +152,36 @@ def main() -> None:
     ap.add_argument("--one")
     ap.add_argument("--data")
     ap.add_argument("--artifact")
+    ap.add_argument("--per-split", type=int, default=PER_SPLIT,
+                    help="images per split (the issue's comparison: 50, 200 in all)")
+    ap.add_argument("--tiers", default="large,base,small", help="our tiers to run, comma-separated")
+    ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "cascade.json")
     args = ap.parse_args()
     if args.one:
-        print(json.dumps(one(args.one, Path(args.data), args.artifact)))
+        print(json.dumps(one(args.one, Path(args.data), args.per_split, args.artifact)))
         return
     from its_mobile.data.dataset import DataSpec, generate
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        data = generate(Path(tmp) / "data", DataSpec(n=16, n_eval=PER_SPLIT, n_speech=8, n_audio=2, seed=11),
+        data = generate(Path(tmp) / "data", DataSpec(n=16, n_eval=args.per_split, n_speech=8, n_audio=2, seed=11),
                         progress=False)
         runs = [("rapidocr", None), ("tesseract", None)] if shutil.which("tesseract") else [("rapidocr", None)]
-        for tier in ("large", "base", "small"):
+        for tier in args.tiers.split(","):
             subprocess.run([sys.executable, "-m", "its_mobile", "export", "--format", "executorch", "--tier", tier,
                             "-o", f"{tmp}/{tier}"], check=True, capture_output=True)
             subprocess.run([sys.executable, "-m", "its_mobile", "export", "--format", "tflite", "--tier", tier,
                             "-o", f"{tmp}/{tier}"], check=True, capture_output=True)
             runs += [("ours", f"{tmp}/{tier}/its-{tier}-packed.pte"), ("ours", f"{tmp}/{tier}/its-{tier}-packed.tflite")]
         for system, artifact in runs:
-            cmd = [sys.executable, __file__, "--one", system, "--data", str(data)] + (["--artifact", artifact] if artifact else [])
+            cmd = [sys.executable, __file__, "--one", system, "--data", str(data), "--per-split", str(args.per_split)] + (["--artifact", artifact] if artifact else [])
             done = subprocess.run(cmd, capture_output=True, text=True, env={"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"})
             if done.returncode != 0:
                 raise SystemExit(f"{system} {artifact or ''} failed: {done.stderr[-1500:]}")
             rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
             print(rows[-1], flush=True)
-    out = {"machine": machine(), "images": len(SPLITS) * PER_SPLIT, "rows": rows}
-    (Path(__file__).parent / "results" / "cascade.json").write_text(json.dumps(out, indent=1))
+    out = {"machine": machine(), "images": len(SPLITS) * args.per_split, "per_split": args.per_split, "rows": rows}
+    args.out.write_text(json.dumps(out, indent=1))
 
 
 if __name__ == "__main__":
