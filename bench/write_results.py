@@ -808,6 +808,8 @@ def main() -> None:
         out += alone_section(load(name))
     out += continued_section(load("continued"))
     out += fresh_section(load("continued_fresh"))
+    out += fresh_section(load("continued_fresh_seed12"), "continued_fresh_seed12", "Before and after on a second fresh set",
+                         "A set not used to choose between models: two such sets differ by up to a point on noisy words.")
     out += fit_section(load("fit"))
     out += letters_section(load("letters"), load("letters_widen"))
     out += lexicon_section(load("lexicon"))
