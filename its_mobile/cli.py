@@ -156,14 +156,17 @@ def data(n: int, n_eval: int, n_speech: int, n_audio: int, seed: int, workers: i
               help="With --ternary: weight of each smaller tier's distillation (KL) from the largest tier.")
 @click.option("--init", "init", metavar="CHECKPOINT|default",
               help="With --ternary: continue this whole model (packed or float; `default`: the embedded one) "
-                   "instead of OUT's float stages; stages not named by --stage are taken from it as they are.")
+                   "instead of OUT's float stages; stages not named by --stage are taken from it as they are. "
+                   "With --stage teacher alone: grow the float teacher from this model's student "
+                   "(wider and deeper, computing what it computed) and write OUT/teacher_its.safetensors.")
 @click.option("--from-float", "from_float", type=click.Path(path_type=Path), metavar="RUN",
               help="With --ternary: start the ternary student and speaker from those of run directory RUN "
                    "(float training first, then quantization-aware fine-tuning from it) and distil the "
                    "student towards RUN's float student when it has one; other stages come from --init or OUT.")
 @click.option("--teacher", "teacher", type=click.Path(path_type=Path), metavar="RUN",
-              help="With --ternary: distil the student towards the float student of run directory RUN "
-                   "while starting where --init or --from-float says (default: the --from-float run).")
+              help="With --ternary: distil the student towards the float teacher of run directory RUN "
+                   "(its float student where it has no teacher) while starting where --init or "
+                   "--from-float says (default: the --from-float run's student).")
 @_friendly
 def train(preset: str, data_dir: Path | None, out: Path, stages: tuple[str, ...], steps: int | None,
           minutes: float | None, threads: int | None, device: str, batch: int | None, lr: float | None,
@@ -183,9 +186,9 @@ def train(preset: str, data_dir: Path | None, out: Path, stages: tuple[str, ...]
     import torch
 
     from its_mobile.checkpoint import DEFAULT
-    from its_mobile.compress.tiers import parse_tiers
+    from its_mobile.compress.tiers import TIERS, parse_tiers
     from its_mobile.data.dataset import DataSpec, generate, load
-    from its_mobile.train.assemble import assemble, assemble_packed
+    from its_mobile.train.assemble import assemble, assemble_packed, assemble_teacher
     from its_mobile.train.loop import Compression, run_stage
     from its_mobile.train import distributed
     from its_mobile.train.presets import COMPRESSED_STAGES, PRESETS, STAGES
@@ -196,8 +199,10 @@ def train(preset: str, data_dir: Path | None, out: Path, stages: tuple[str, ...]
         device = "cuda" if torch.cuda.is_available() else "cpu"
     elif device == "cuda" and not torch.cuda.is_available():
         raise BadInput("--device cuda: this torch sees no CUDA GPU (use --device cpu or auto)")
-    if init is not None and not ternary:
-        raise BadInput("--init continues a whole model's ternary training: add --ternary")
+    grow_teacher = init is not None and not ternary
+    if grow_teacher and stages != ("teacher",):
+        raise BadInput("--init continues a whole model's ternary training (add --ternary), "
+                       "or grows a float teacher from it (--stage teacher alone)")
     source = None if init is None else DEFAULT if init == "default" else Path(init)
     if source is not None and not source.is_file():
         raise BadInput(f"--init: no checkpoint at {source}")
@@ -233,9 +238,13 @@ def train(preset: str, data_dir: Path | None, out: Path, stages: tuple[str, ...]
                                      teacher=spec.teacher("student"))
             say(f"packed: {packed}")
         return
+    # A teacher grown from a whole model trains in float, its one tier whole.
+    grown = Compression(source, {"large": TIERS["large"]}, ternary=False) if grow_teacher else None
     for stage in stages or STAGES:
-        r = run_stage(stage, data, p, out, seed=seed, **sizing)
+        r = run_stage(stage, data, p, out, seed=seed, compression=grown, **sizing)
         say(f"{stage}: step {r['step']}, loss {r['loss_curve'][-1][1]:.4f}, {r['seconds']:.0f} s")
+    if grow_teacher and ranks.main:
+        say(f"teacher: {assemble_teacher(out, data, p, source)}")
     if ranks.main and all((out / f"{s}.safetensors").exists() for s in STAGES):
         for role, path in assemble(out, data, p).items():
             say(f"{role}: {path}")
@@ -247,7 +256,7 @@ def _check_float_run(option: str, run: Path, ternary: bool, preset: Preset, n_ph
 
     if not ternary:
         raise BadInput(f"{option} belongs to a ternary fine-tuning: add --ternary")
-    stages = ("student", "speaker") if option == "--from-float" else ("student",)
+    stages = ("student", "speaker") if option == "--from-float" else ("teacher", "student")
     paths = [run / f"{s}.safetensors" for s in stages if (run / f"{s}.safetensors").is_file()]
     if not paths:
         raise BadInput(f"{option}: no float {' or '.join(stages)} in {run} (no {stages[0]}.safetensors)")

@@ -13,7 +13,8 @@ from its_mobile.compress.tiers import TIERS, run_tier, tier_dims, tier_forward
 from its_mobile.model.dims import TINY, TINY_ACOUSTIC, TINY_SPEAKER, TINY_VOCODER, EncoderDims, ModelDims
 from its_mobile.model.encoder import Encoder
 from its_mobile.model.its import ITS
-from its_mobile.model.grow import deepen_encoder, deepening, widen_encoder, widened_dims, widening_factor
+from its_mobile.model.grow import (deepen_encoder, deepening, grow_encoder, widen_encoder, widened_dims,
+                                    widening_factor)
 from its_mobile.train.loop import source_part
 from its_mobile.train.presets import PRESETS
 
@@ -167,3 +168,18 @@ def test_a_phoneme_reading_checkpoint_continues_as_a_letter_reader(tmp_path):
     assert all(torch.equal(v, old[k]) for k, v in encoder.state_dict().items() if not k.startswith("head."))
     with pytest.raises(BadInput, match="has no speaker"):
         source_part(path, "speaker", PRESETS["tiny"], N_PHONES)
+
+
+def test_teacher_grows_from_the_student():
+    """Each preset's teacher is its student widened, then deepened: a teacher starts from a
+    trained student computing what it computed, and grow_encoder finds the way."""
+    for preset in PRESETS.values():
+        student, teacher = preset.student, preset.teacher
+        assert widening_factor(student, replace(teacher, depth=student.depth)) is not None
+        assert deepening(replace(teacher, depth=student.depth), teacher) is not None
+    wider = replace(widened_dims(NARROW, 2), depth=NARROW.depth + 1)
+    narrow, grown = _encoder(NARROW), _encoder(wider, seed=1)
+    grown.load_state_dict(grow_encoder(narrow.state_dict(), NARROW, wider, grown.state_dict()))
+    with torch.no_grad():
+        torch.testing.assert_close(grown(_pixels()), narrow(_pixels()), rtol=1e-4, atol=1e-4)
+    assert grow_encoder(narrow.state_dict(), wider, NARROW, narrow.state_dict()) is None

@@ -69,8 +69,7 @@ def test_sizes_of_the_shipped_architecture():
     teacher = count_params(ITS(D.ModelDims(122, D.TEACHER, speaker=D.SpeakerDims())))
     student = count_params(ITS(D.ModelDims(122, D.STUDENT, speaker=D.SpeakerDims())))
     assert student <= 2_500_000  # the seed's student: 2.46M end to end
-    # The issue asks for 2.4x; the grown student brought it to 1.7x (bench/RESULTS.md says so).
-    assert teacher > student
+    assert teacher >= 2.4 * student  # the foundation issue's ratio
 
 
 def test_vocoder_crop_lengths():

@@ -4,6 +4,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,7 @@ from its_mobile.compress.ternary import HIGH_PRECISION
 from its_mobile.data.dataset import load
 from its_mobile.infer import speak_pixels
 from its_mobile.train.assemble import history
-from its_mobile.train.loop import run_stage
+from its_mobile.train.loop import Batches, run_stage
 from its_mobile.train.presets import PRESETS, StageSpec
 from tests.test_cli import cli
 
@@ -237,7 +238,7 @@ def test_plain_ternary_is_taught_by_its_own_float_student(tiny_data, tiny_run, t
     high = set(info["training"]["high_precision"])
     assert high and high <= HIGH_PRECISION and high == HIGH_PRECISION & set(dict(model.named_modules()))
     _, stage = checkpoint.load(out / "ternary-large" / "student.safetensors")
-    assert stage["teacher"] == str(out)
+    assert stage["teacher"] == str(out / "student.safetensors")
 
 
 @pytest.mark.parametrize("option", ["--from-float", "--teacher"])
@@ -246,19 +247,19 @@ def test_float_run_options_are_refused_without_a_float_student(tiny_data, tiny_p
             "--init", str(tiny_packed)]
     stage_dir = tmp_path / "ternary-large"
     for extra, message in (([option, str(tmp_path)], "add --ternary"),
-                           (["--ternary", option, str(tmp_path)], "no float student"),
+                           (["--ternary", option, str(tmp_path)], "no float "),
                            (["--ternary", option, str(stage_dir)], "not a float student")):
         if "not a float" in message:  # a ternary stage is no float student
             assert cli(*base, "--ternary", "--tiers", "large", "--steps", "1").returncode == 0
         done = cli(*base, *extra)
         assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr, done.stderr
-        if "float student" in message:  # names the option at fault
+        if "float" in message:  # names the option at fault
             assert done.stderr.startswith(f"its-mobile: error: {option}: "), done.stderr
 
 
 def test_ternary_student_continued_with_a_float_teacher(tiny_data, tiny_run, tiny_packed, tmp_path):
     """`--teacher RUN` with `--init`: the student starts at the init's ternary weights, not at
-    RUN's float student, and is distilled towards that student's scores; the record names it."""
+    RUN's float student, and is distilled towards RUN's teacher's scores; the record names it."""
     from its_mobile.train.loop import Batches, load_stage_module
     from its_mobile.train.losses import distill
 
@@ -272,13 +273,34 @@ def test_ternary_student_continued_with_a_float_teacher(tiny_data, tiny_run, tin
     before = checkpoint.load_model(tiny_packed)[0].state_dict()
     for name in info["ternary"]:
         torch.testing.assert_close(after.state_dict()[name], before[name], rtol=1e-5, atol=1e-7)
-    assert info["training"]["teacher"]["step"] == tiny_run["records"]["student"]["step"]
+    assert info["training"]["teacher"]["step"] == tiny_run["records"]["teacher"]["step"]
+    assert info["training"]["teacher"]["stage"] == "teacher"
     assert "float_student" not in info["training"]
 
-    float_student = load_stage_module(tiny_run["dir"], "student", preset, len(data.meta["inventory"]))
+    teacher = load_stage_module(tiny_run["dir"], "teacher", preset, len(data.meta["inventory"]))
     batch = Batches(data, "student", preset, seed=3)(0, 8)
     with torch.no_grad():
-        expected = distill(after.encoder(batch["pixels"]), float_student(batch["pixels"]), batch["letters"])
+        expected = distill(after.encoder(batch["pixels"]), teacher(batch["pixels"]), batch["letters"])
     _, stage = checkpoint.load(tmp_path / "ternary-large" / "student.safetensors")
     assert stage["loss_curve"][0][1] == pytest.approx(float(expected), rel=2e-2)
-    assert stage["teacher"] == str(tiny_run["dir"])
+    assert stage["teacher"] == str(tiny_run["dir"] / "teacher.safetensors")
+
+
+def test_teacher_grows_from_a_packed_model(tiny_data, tiny_packed, tmp_path):
+    """`--stage teacher --init MODEL` (no --ternary): the float teacher starts as MODEL's student
+    grown wider and deeper, computing what it computed, and is written as a whole model with
+    MODEL's speaker, acoustic model and vocoder."""
+    base = ["train", "--preset", "tiny", "--data", str(tiny_data), "--out", str(tmp_path), "--init", str(tiny_packed)]
+    refused = cli(*base, "--stage", "student")
+    assert refused.returncode == 2 and "--stage teacher alone" in refused.stderr, refused.stderr
+    done = cli(*base, "--stage", "teacher", "--steps", "1", "--lr", "1e-9", "--batch", "8")
+    assert done.returncode == 0, done.stderr
+    teacher, info = checkpoint.load_model(tmp_path / "teacher_its.safetensors")
+    student = checkpoint.load_model(tiny_packed)[0]
+    assert info["dims"]["encoder"] == asdict(PRESETS["tiny"].teacher) and info["training"]["role"] == "teacher"
+    pixels = Batches(load(tiny_data), "student", PRESETS["tiny"], seed=0)(0, 4)["pixels"]
+    with torch.no_grad():
+        torch.testing.assert_close(teacher.encoder(pixels), student.encoder(pixels), rtol=1e-3, atol=1e-3)
+        for part in ("speaker", "acoustic", "vocoder"):
+            for name, w in getattr(student, part).state_dict().items():
+                torch.testing.assert_close(getattr(teacher, part).state_dict()[name], w)

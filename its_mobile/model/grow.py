@@ -125,9 +125,12 @@ def deepen_encoder(state: dict[str, torch.Tensor], fresh: dict[str, torch.Tensor
 def grow_encoder(state: dict[str, torch.Tensor], old: EncoderDims, new: EncoderDims,
                  fresh: dict[str, torch.Tensor]) -> dict[str, torch.Tensor] | None:
     """The state dict of the encoder `new` computing what `state` (of `old`) computed, when `new`
-    is a widening or a deepening of `old`; else None. `fresh` is a newly built `new` encoder's."""
-    factor = widening_factor(old, new)
+    is a widening of `old`, a deepening, or a widening then a deepening (how a teacher grows
+    from the student); else None. `fresh` is a newly built `new` encoder's."""
+    factor = None if new.depth < old.depth else widening_factor(old, replace(new, depth=old.depth))
     if factor is not None:
-        return widen_encoder(state, old, factor)
+        state, old = widen_encoder(state, old, factor), widened_dims(old, factor)
+        if new == old:
+            return state
     extra = deepening(old, new)
     return deepen_encoder(state, fresh, old, extra) if extra is not None else None

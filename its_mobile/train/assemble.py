@@ -49,9 +49,11 @@ def history(training: dict, keep: int = 2) -> dict:
     return kept[0] if kept else {}
 
 
-def _whole(run_dir: Path, preset: Preset, n: int, encoder_stage: str, fallback: Path | None = None) -> ITS:
+def _whole(run_dir: Path, preset: Preset, n: int, encoder_stage: str, fallback: Path | None = None,
+           ternary: bool = True) -> ITS:
     """The whole model from the run's stages; a stage the run lacks comes from the whole-model
-    checkpoint `fallback` when given (a run that continued only some stages of it)."""
+    checkpoint `fallback` when given (a run that continued only some stages of it), as latent
+    weights to pack again (`ternary`) or as the weights it computes with."""
     enc_dims = preset.teacher if encoder_stage == "teacher" else preset.student
     model = ITS(ModelDims(n, enc_dims, preset.acoustic, preset.vocoder, preset.speaker))
     for part, stage in (("encoder", encoder_stage), ("speaker", "speaker"), ("acoustic", "acoustic"),
@@ -59,7 +61,7 @@ def _whole(run_dir: Path, preset: Preset, n: int, encoder_stage: str, fallback: 
         if fallback is None or (Path(run_dir) / f"{stage}.safetensors").exists():
             source = load_stage_module(run_dir, stage, preset, n)
         else:
-            source = source_part(fallback, stage, preset, n)
+            source = source_part(fallback, stage, preset, n, ternary)
         getattr(model, part).load_state_dict(source.state_dict())
     return model.eval()
 
@@ -81,14 +83,27 @@ def assemble_packed(run_dir: Path, data: Data, preset: Preset, tiers: dict[str, 
     for stage in ("student", "speaker"):  # the float stages the ternary ones started from
         if float_student is not None and (Path(float_student) / f"{stage}.safetensors").exists():
             record[f"float_{stage}"] = stage_record(float_student, stage)
-    if teacher is not None and teacher != float_student:
-        record["teacher"] = stage_record(teacher, "student")
+    if teacher is not None and teacher.parent != float_student:
+        record["teacher"] = stage_record(teacher.parent, teacher.stem) | {"stage": teacher.stem}
     path = Path(run_dir) / "packed.safetensors"
     model = _whole(run_dir, preset, len(data.meta["inventory"]), "student", fallback)
     # Which layers trained in high precision is a choice of the code that trained them (ternary.py)
     present = dict(model.named_modules())
     record["high_precision"] = sorted(n for n in HIGH_PRECISION if n in present)
     checkpoint.save_packed(path, model, data.meta["inventory"], record, tiers)
+    return path
+
+
+def assemble_teacher(run_dir: Path, data: Data, preset: Preset, source: Path) -> Path:
+    """Write run_dir/teacher_its.safetensors: the run's teacher encoder with the speaker,
+    acoustic model and vocoder of the whole model `source` it grew from (in float)."""
+    path = Path(run_dir) / "teacher_its.safetensors"
+    _, info = checkpoint.load(source)
+    record = {"preset": preset.name, "data": data.meta["spec"], "role": "teacher",
+              "stages": {"teacher": stage_record(run_dir, "teacher")},
+              "continued_from": history(info.get("training", {}))}
+    model = _whole(run_dir, preset, len(data.meta["inventory"]), "teacher", source, ternary=False)
+    checkpoint.save_model(path, model, data.meta["inventory"], record)
     return path
 
 

@@ -78,12 +78,21 @@ class Compression:
         return self.source
 
     def teacher(self, stage: str) -> Path | None:
-        """The run whose float student teaches `stage`: float_teacher, else the float run it starts from."""
+        """The float stage file that teaches `stage`: float_teacher's teacher (grown from a
+        student, it reads better than one), else its student, else the float student of the run
+        `stage` starts from."""
         if stage != "student":
             return None
         if self.float_teacher is not None:
-            return self.float_teacher
-        return self.start(stage) if Path(self.start(stage)).is_dir() else None
+            return teaching_stage(Path(self.float_teacher))
+        start = Path(self.start(stage))
+        return start / "student.safetensors" if start.is_dir() else None
+
+
+def teaching_stage(run: Path) -> Path:
+    """The stage file of a float run that teaches a student: its teacher where it trained one."""
+    teacher = run / "teacher.safetensors"
+    return teacher if teacher.exists() else run / "student.safetensors"
 
 
 def phone_mask(phones: torch.Tensor) -> torch.Tensor:
@@ -289,15 +298,17 @@ def load_stage_module(run_dir: Path, stage: str, preset: Preset, n_phones: int) 
     return module.eval()
 
 
-def source_part(source: Path, stage: str, preset: Preset, n_phones: int) -> nn.Module:
+def source_part(source: Path, stage: str, preset: Preset, n_phones: int, ternary: bool = True) -> nn.Module:
     """The network of `stage` to start from: a float stage of the run directory `source`, or
-    the matching part of the whole-model checkpoint `source` (its largest tier). An encoder
+    the matching part of the whole-model checkpoint `source` (its largest tier). From a packed
+    checkpoint, ternary training starts at latent weights that quantize to its codes, float
+    training (`ternary` false) at the weights the model computes with. An encoder
     that the preset's is a whole-number widening or a deepening of grows into it, computing what
     it computed. The encoder of a model without a speaker, which read phonemes, keeps all but
     its head: the letter head starts new."""
     if Path(source).is_dir():
         return load_stage_module(source, stage, preset, n_phones)
-    model, info = checkpoint.load_trainable(source)
+    model, info = checkpoint.load_trainable(source) if ternary else checkpoint.load_model(source)
     if not hasattr(model, PART[stage]):
         raise BadInput(f"{source} has no {PART[stage]}: train it in float first and pass that run as --from-float")
     wanted = build(stage, preset, n_phones)
@@ -340,7 +351,9 @@ def run_stage(
     Under torchrun (`ranks`) each rank trains on its slice of every global batch (see
     distributed.py).
     """
-    spec: StageSpec = (preset.stages if compression is None else preset.compressed)[stage]
+    # The teacher is never compressed: grown from a packed model's student it keeps its float schedule.
+    spec: StageSpec = (preset.compressed if compression is not None and stage in preset.compressed
+                       else preset.stages)[stage]
     if steps is not None or batch is not None or lr is not None:
         n = steps or spec.steps
         spec = StageSpec(n, batch or spec.batch, lr or spec.lr, min(spec.warmup, n // 10 + 1))
@@ -357,7 +370,8 @@ def run_stage(
         info = _load_stage(path, module, opt)
         record = {k: info.get(k, record[k]) for k in record}
     elif compression is not None:
-        module.load_state_dict(source_part(compression.start(stage), stage, preset, n_phones).state_dict())
+        module.load_state_dict(source_part(compression.start(stage), stage, preset, n_phones,
+                                           compression.ternary).state_dict())
     record["schedule"] = asdict(spec)  # what this (resumed) run follows: steps, batch, peak lr, warm-up
     record["device"] = device  # where it ran last: CPU seconds on a GPU machine's many cores mean little
     module.to(device)
@@ -367,9 +381,7 @@ def run_stage(
     if stage == "student" and compression is None:
         teacher = load_stage_module(run_dir, "teacher", preset, n_phones).to(device)
     elif teacher_run is not None:
-        # The float student (20% exact here) reads far better than the teacher (8.5%), so it
-        # teaches its ternary self.
-        teacher = load_stage_module(teacher_run, "student", preset, n_phones).to(device)
+        teacher = load_stage_module(teacher_run.parent, teacher_run.stem, preset, n_phones).to(device)
     autocast = torch.autocast("cuda", torch.bfloat16, enabled=torch.device(device).type == "cuda")
     weights = (1.0, 1.0) if compression is None else (compression.tier_weight, compression.kl_weight)
     step_loss_of = distributed.wrap(StepLoss(stage, module, *_tiers(stage, module, preset, n_phones, compression, device),

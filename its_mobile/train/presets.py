@@ -31,7 +31,7 @@ class Preset:
 PRESETS = {
     "tiny": Preset(
         "tiny",
-        teacher=D.EncoderDims(width=48, depth=2, heads=2, last_width=48, stem_width=8),
+        teacher=D.TINY_TEACHER,
         student=D.TINY,
         acoustic=D.TINY_ACOUSTIC,
         vocoder=D.TINY_VOCODER,
