@@ -267,6 +267,34 @@ def fresh_section(c: dict | None, name: str = "continued_fresh", title: str = "B
     return out + [""]
 
 
+def teacher_section(c: dict | None, name: str) -> list[str]:
+    """The teacher beside the students it grew from and taught (bench_teacher.py), on fresh renders."""
+    if not c:
+        return []
+    spec, t = c["data"], c["teacher"]
+    splits = list(t["reading"])
+    run = t["stages"]["teacher"]
+    head = "| model | parameters | x the student | " + " | ".join(splits) + " | mean | drop from the teacher |"
+    out = [f"## The teacher, grown from the student (`python bench/bench_teacher.py --out bench/results/{name}.json`)",
+           "", *machine_line(c),
+           f"The teacher is the student (`large`) of `--student` 1 widened twice over and two blocks deeper "
+           f"(`its-mobile train --stage teacher --init`: model/grow.py), so it starts computing what that student "
+           f"computed, then trains in float: {run['step']:,} steps of {run['schedule']['batch']} images, peak lr "
+           f"{run['schedule']['lr']:g}, {run['samples']:,} images seen, {run['cpu_seconds'] / 3600:.2f} CPU hours "
+           f"({run['seconds'] / 60:.0f} minutes on 2 cores). Exact phonemes / PER on {spec['n_eval']:,} images per split "
+           f"rendered with data seed {spec['seed']} (fonts never trained on; OOV: words never trained on).", "",
+           head, "|---" * (len(splits) + 5) + "|"]
+    mean = lambda r: sum(v["exact"] for v in r["reading"].values()) / len(splits)  # noqa: E731
+    student = c["students"][0]["params"]
+    for k, r in enumerate([t, *c["students"]]):
+        label = "teacher" if k == 0 else f"student {k}: {r['checkpoint']}"
+        drop = "-" if k == 0 else f"{100 * (mean(t) - mean(r)):+.1f}"
+        out.append(f"| {label} | {r['params']:,} | {r['params'] / student:.2f} | "
+                   + " | ".join(f"{pct(v['exact'])} / {pct(v['per'])}" for v in r["reading"].values())
+                   + f" | {pct(mean(r))} | {drop} |")
+    return out + ["", "Drop: the teacher's mean exact minus the student's, in points (negative: the student is ahead).", ""]
+
+
 def high_precision_section(c: dict | None) -> list[str]:
     """Ternary runs alike but for the weights kept in 8 bits, read on fresh renders."""
     if not c:
@@ -771,7 +799,7 @@ def main() -> None:
             out.append(f"| {stage} | {r['step']} | {r['samples']:,} | {r['seconds']:.0f} | {r['cpu_seconds']:.0f} "
                        f"| {r['loss_curve'][0][1]:.3f} | {r['loss_curve'][-1][1]:.3f} |")
         out += ["", train.get("note", ""), ""]
-    for name, title in (("eval_teacher", "Teacher (`its-mobile eval --checkpoint runs/full/teacher_its.safetensors`)"),
+    for name, title in (("eval_teacher", "Teacher, grown from the student (`its-mobile eval --checkpoint T/teacher_its.safetensors`, see The teacher)"),
                         ("eval_student", "Float student at step 15,500, the default before the packed model (`its-mobile eval --checkpoint runs/full/student_its.safetensors`)"),
                         ("eval_default", "The shipped default: packed ternary, `large` tier (`its-mobile eval`)")):
         ev = load(name)
@@ -800,6 +828,8 @@ def main() -> None:
     default, te = load("eval_default"), load("eval_teacher")
     if default and te and lat:
         out += targets_section(default, te, lat, voc, load("continued_fresh"))
+    for name in ("teacher_fresh", "teacher_fresh_seed12"):
+        out += teacher_section(load(name), name)
     out += tiers_section(load("tiers"))
     out += tier_cost_section(load("tier_cost"))
     out += sensitivity_section(load("sensitivity"))
