@@ -275,7 +275,8 @@ def teacher_section(c: dict | None, name: str) -> list[str]:
     splits = list(t["reading"])
     run = t["stages"]["teacher"]
     head = "| model | parameters | x the student | " + " | ".join(splits) + " | mean | drop from the teacher |"
-    out = [f"## The teacher, grown from the student (`python bench/bench_teacher.py --out bench/results/{name}.json`)",
+    title = "## The teacher, grown from the student" if name == "teacher_fresh" else "### The same on a second fresh set"
+    out = [f"{title} (`python bench/bench_teacher.py --out bench/results/{name}.json`)",
            "", *machine_line(c),
            f"The teacher is the student (`large`) of `--student` 1 widened twice over and two blocks deeper "
            f"(`its-mobile train --stage teacher --init`: model/grow.py), so it starts computing what that student "
@@ -292,7 +293,9 @@ def teacher_section(c: dict | None, name: str) -> list[str]:
         out.append(f"| {label} | {r['params']:,} | {r['params'] / student:.2f} | "
                    + " | ".join(f"{pct(v['exact'])} / {pct(v['per'])}" for v in r["reading"].values())
                    + f" | {pct(mean(r))} | {drop} |")
-    return out + ["", "Drop: the teacher's mean exact minus the student's, in points (negative: the student is ahead).", ""]
+    return out + ["", "Drop: the teacher's mean exact minus the student's, in points (negative: the student is ahead). "
+                  "A taught student continued the default with all tiers (`train --ternary --init default --stage "
+                  "student --teacher T`) on the teacher's images; its record names its steps.", ""]
 
 
 def high_precision_section(c: dict | None) -> list[str]:
