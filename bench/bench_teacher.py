@@ -7,7 +7,7 @@ parameters end to end, exact phonemes and PER per split, and the drop from teach
         --student before.safetensors [--student after.safetensors] --out bench/results/teacher_fresh.json
 
 Each --student is a whole model (packed or float; its largest tier is read), named in the
-table by its file: the one the teacher grew from, and the one it then taught.
+table by its --label or else its file: the one the teacher grew from, and those it then taught.
 """
 
 from __future__ import annotations
@@ -28,11 +28,11 @@ from its_mobile.data.dataset import load  # noqa: E402
 from its_mobile.model.its import count_params  # noqa: E402
 
 
-def measure(path: Path, data) -> dict:
+def measure(path: Path, data, label: str | None = None) -> dict:
     model, info = checkpoint.load_model(path)
     training = info.get("training", {})
     with torch.inference_mode():
-        return {"checkpoint": path.name, "params": count_params(model), "reading": reading(model, data),
+        return {"checkpoint": label or path.name, "params": count_params(model), "reading": reading(model, data),
                 "stages": training.get("stages", {}), "teacher": training.get("teacher")}
 
 
@@ -42,12 +42,17 @@ def main() -> None:
     ap.add_argument("--teacher", type=Path, required=True, help="the teacher as a whole model (teacher_its.safetensors)")
     ap.add_argument("--student", type=Path, action="append", required=True,
                     help="a student as a whole model (repeatable: before and after it was taught)")
+    ap.add_argument("--label", action="append", default=[],
+                    help="what the table calls each --student, in order (default: its file name)")
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "teacher.json")
     args = ap.parse_args()
     torch.set_num_threads(2)
     data = load(args.data)
     teacher = measure(args.teacher, data)
-    students = [measure(p, data) for p in args.student]
+    if len(args.label) > len(args.student):
+        ap.error("more --label than --student")
+    labels = args.label + [None] * (len(args.student) - len(args.label))
+    students = [measure(p, data, label) for p, label in zip(args.student, labels)]
     result = {"machine": machine(), "data": data.meta["spec"], "teacher": teacher, "students": students}
     args.out.write_text(json.dumps(result, indent=1))
     for row in (teacher, *students):

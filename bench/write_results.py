@@ -274,7 +274,8 @@ def teacher_section(c: dict | None, name: str) -> list[str]:
     spec, t = c["data"], c["teacher"]
     splits = list(t["reading"])
     run = t["stages"]["teacher"]
-    head = "| model | parameters | x the student | " + " | ".join(splits) + " | mean | drop from the teacher |"
+    head = ("| model | parameters | x the student | taught | " + " | ".join(splits)
+            + " | mean | drop from the teacher |")
     title = "## The teacher, grown from the student" if name == "teacher_fresh" else "### The same on a second fresh set"
     out = [f"{title} (`python bench/bench_teacher.py --out bench/results/{name}.json`)",
            "", *machine_line(c),
@@ -284,18 +285,29 @@ def teacher_section(c: dict | None, name: str) -> list[str]:
            f"{run['schedule']['lr']:g}, {run['samples']:,} images seen, {run['cpu_seconds'] / 3600:.2f} CPU hours "
            f"({run['seconds'] / 60:.0f} minutes on 2 cores). Exact phonemes / PER on {spec['n_eval']:,} images per split "
            f"rendered with data seed {spec['seed']} (fonts never trained on; OOV: words never trained on).", "",
-           head, "|---" * (len(splits) + 5) + "|"]
+           head, "|---" * (len(splits) + 6) + "|"]
     mean = lambda r: sum(v["exact"] for v in r["reading"].values()) / len(splits)  # noqa: E731
     student = c["students"][0]["params"]
     for k, r in enumerate([t, *c["students"]]):
         label = "teacher" if k == 0 else f"student {k}: {r['checkpoint']}"
         drop = "-" if k == 0 else f"{100 * (mean(t) - mean(r)):+.1f}"
-        out.append(f"| {label} | {r['params']:,} | {r['params'] / student:.2f} | "
+        out.append(f"| {label} | {r['params']:,} | {r['params'] / student:.2f} | {taught(r)} | "
                    + " | ".join(f"{pct(v['exact'])} / {pct(v['per'])}" for v in r["reading"].values())
                    + f" | {pct(mean(r))} | {drop} |")
     return out + ["", "Drop: the teacher's mean exact minus the student's, in points (negative: the student is ahead). "
                   "A taught student continued the default with all tiers (`train --ternary --init default --stage "
-                  "student --teacher T`) on the teacher's images; its record names its steps.", ""]
+                  "student --teacher T`) on the teacher's images. Taught: its steps, peak lr, and the pull towards "
+                  "the teacher (0.5 CTC plus 0.5 of it): MSE between the scores (the seed's), or KL between the letter "
+                  "posteriors at temperature T (`--kd-temperature T`).", ""]
+
+
+def taught(r: dict) -> str:
+    """How a student in bench_teacher.py's table was taught, from its record; - when it was not."""
+    run = r["stages"].get("student")
+    if not r.get("teacher") or not run:
+        return "-"
+    t = run.get("kd_temperature")
+    return (f"{run['step']:,} steps, lr {run['schedule']['lr']:g}, " + ("MSE" if t is None else f"KL T={t:g}"))
 
 
 def high_precision_section(c: dict | None) -> list[str]:

@@ -167,11 +167,14 @@ def data(n: int, n_eval: int, n_speech: int, n_audio: int, seed: int, workers: i
               help="With --ternary: distil the student towards the float teacher of run directory RUN "
                    "(its float student where it has no teacher) while starting where --init or "
                    "--from-float says (default: the --from-float run's student).")
+@click.option("--kd-temperature", type=click.FloatRange(min=0, min_open=True), metavar="T",
+              help="With --teacher or --from-float: pull the student towards its teacher by the KL between "
+                   "their letter posteriors softened by T, instead of the seed's MSE between their scores.")
 @_friendly
 def train(preset: str, data_dir: Path | None, out: Path, stages: tuple[str, ...], steps: int | None,
           minutes: float | None, threads: int | None, device: str, batch: int | None, lr: float | None,
           seed: int, ternary: bool, tiers: str, tier_weight: float, kl_weight: float, init: str | None,
-          from_float: Path | None, teacher: Path | None) -> None:
+          from_float: Path | None, teacher: Path | None, kd_temperature: float | None) -> None:
     """Train the acoustic model, vocoder, speaker, teacher and distilled student; assemble both models.
 
     Under torchrun (`torchrun --nproc_per_node N -m its_mobile train ...`) the ranks split
@@ -228,7 +231,7 @@ def train(preset: str, data_dir: Path | None, out: Path, stages: tuple[str, ...]
             raise BadInput("the teacher is not compressed; --ternary trains acoustic, vocoder, speaker and student")
         run = out / f"ternary-{'-'.join(chosen)}"
         spec = Compression(source=source or out, tiers=chosen, float_student=from_float, float_teacher=teacher,
-                           tier_weight=tier_weight, kl_weight=kl_weight)
+                           tier_weight=tier_weight, kl_weight=kl_weight, kd_temperature=kd_temperature)
         for stage in stages or COMPRESSED_STAGES:
             r = run_stage(stage, data, p, run, seed=seed, compression=spec, **sizing)
             say(f"{stage} ({', '.join(chosen)}): step {r['step']}, loss {r['loss_curve'][-1][1]:.4f}, "

@@ -257,9 +257,11 @@ def test_float_run_options_are_refused_without_a_float_student(tiny_data, tiny_p
             assert done.stderr.startswith(f"its-mobile: error: {option}: "), done.stderr
 
 
-def test_ternary_student_continued_with_a_float_teacher(tiny_data, tiny_run, tiny_packed, tmp_path):
+@pytest.mark.parametrize("temperature", [None, 2.0])
+def test_ternary_student_continued_with_a_float_teacher(tiny_data, tiny_run, tiny_packed, tmp_path, temperature):
     """`--teacher RUN` with `--init`: the student starts at the init's ternary weights, not at
-    RUN's float student, and is distilled towards RUN's teacher's scores; the record names it."""
+    RUN's float student, and is distilled towards RUN's teacher's scores (or, with
+    --kd-temperature, its softened letter posteriors); the record names both."""
     from its_mobile.train.loop import Batches, load_stage_module
     from its_mobile.train.losses import distill
 
@@ -267,7 +269,8 @@ def test_ternary_student_continued_with_a_float_teacher(tiny_data, tiny_run, tin
     data = load(tiny_data)
     done = cli("train", "--preset", "tiny", "--data", str(tiny_data), "--out", str(tmp_path), "--ternary",
                "--tiers", "large", "--init", str(tiny_packed), "--stage", "student", "--teacher",
-               str(tiny_run["dir"]), "--steps", "1", "--lr", "1e-9", "--batch", "8", "--seed", "3")
+               str(tiny_run["dir"]), "--steps", "1", "--lr", "1e-9", "--batch", "8", "--seed", "3",
+               *([] if temperature is None else ["--kd-temperature", str(temperature)]))
     assert done.returncode == 0, done.stderr
     after, info = checkpoint.load_model(tmp_path / "ternary-large" / "packed.safetensors")
     before = checkpoint.load_model(tiny_packed)[0].state_dict()
@@ -280,10 +283,27 @@ def test_ternary_student_continued_with_a_float_teacher(tiny_data, tiny_run, tin
     teacher = load_stage_module(tiny_run["dir"], "teacher", preset, len(data.meta["inventory"]))
     batch = Batches(data, "student", preset, seed=3)(0, 8)
     with torch.no_grad():
-        expected = distill(after.encoder(batch["pixels"]), teacher(batch["pixels"]), batch["letters"])
+        expected = distill(after.encoder(batch["pixels"]), teacher(batch["pixels"]), batch["letters"], temperature)
     _, stage = checkpoint.load(tmp_path / "ternary-large" / "student.safetensors")
     assert stage["loss_curve"][0][1] == pytest.approx(float(expected), rel=2e-2)
     assert stage["teacher"] == str(tiny_run["dir"] / "teacher.safetensors")
+    assert stage["kd_temperature"] == temperature
+
+
+def test_softened_posteriors_pull_only_where_student_and_teacher_differ():
+    """The KL pull is zero for a student that scores like its teacher, or whose scores differ only
+    by a constant per column (the same posteriors), unlike MSE; it grows as they part."""
+    from its_mobile.train.losses import distill, letter_ctc
+
+    torch.manual_seed(0)
+    scores = torch.randn(4, 16, 30)
+    letters = torch.randint(3, 30, (4, 5))
+    ctc_half = 0.5 * letter_ctc(scores, letters)
+    for shifted in (scores, scores + torch.randn(4, 16, 1)):
+        assert distill(scores, shifted, letters, 2.0) == pytest.approx(float(ctc_half), abs=1e-5)
+    assert distill(scores, scores + torch.randn(4, 16, 1), letters) > ctc_half + 0.1
+    pulls = [float(distill(scores, scores + s * torch.randn(4, 16, 30), letters, 2.0) - ctc_half) for s in (0.5, 2.0)]
+    assert 0 < pulls[0] < pulls[1]
 
 
 def test_teacher_grows_from_a_packed_model(tiny_data, tiny_packed, tmp_path):

@@ -18,7 +18,8 @@ from its_mobile.train.presets import COMPRESSED_STAGES, STAGES, Preset
 
 def stage_record(run_dir: Path, stage: str) -> dict:
     _, info = checkpoint.load(Path(run_dir) / f"{stage}.safetensors")
-    return {k: info[k] for k in ("step", "samples", "seconds", "cpu_seconds", "schedule", "seed", "device") if k in info}
+    return {k: info[k] for k in ("step", "samples", "seconds", "cpu_seconds", "schedule", "seed", "device",
+                                   "kd_temperature") if k in info}
 
 
 SUMMED = ("step", "samples", "seconds", "cpu_seconds")

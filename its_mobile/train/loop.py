@@ -69,6 +69,9 @@ class Compression:
     # within noise of weight 1 and cost `small` about 2 points (bench/results/kl_weight.json),
     # so 1 stays the default.
     kl_weight: float = 1.0
+    # How the student is pulled towards its teacher: None for the seed's MSE between scores, a
+    # temperature for the KL between the letter posteriors softened by it.
+    kd_temperature: float | None = None
 
     def start(self, stage: str) -> Path:
         """Where `stage` starts: the float_student run when it trained this stage (its student, or
@@ -84,15 +87,10 @@ class Compression:
         if stage != "student":
             return None
         if self.float_teacher is not None:
-            return teaching_stage(Path(self.float_teacher))
+            teacher = Path(self.float_teacher) / "teacher.safetensors"
+            return teacher if teacher.exists() else teacher.with_name("student.safetensors")
         start = Path(self.start(stage))
         return start / "student.safetensors" if start.is_dir() else None
-
-
-def teaching_stage(run: Path) -> Path:
-    """The stage file of a float run that teaches a student: its teacher where it trained one."""
-    teacher = run / "teacher.safetensors"
-    return teacher if teacher.exists() else run / "student.safetensors"
 
 
 def phone_mask(phones: torch.Tensor) -> torch.Tensor:
@@ -178,10 +176,12 @@ class Batches:
         return {"mel": torch.from_numpy(mel), "wav": torch.from_numpy(wav)}
 
 
-def stage_loss(stage: str, forward: Callable, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+def stage_loss(stage: str, forward: Callable, batch: dict,
+               temperature: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """(loss, main output) of one stage's network `forward` on a batch; an image stage's
     `forward` reads the batch's "tokens" (the encoder's embedding, see StepLoss), and a
-    student's batch carries the teacher's scores as "target" when there is a teacher."""
+    student's batch carries the teacher's scores as "target" when there is a teacher, which
+    pulls it as losses.distill says at `temperature`."""
     if stage == "acoustic":
         mask = phone_mask(batch["phones"])
         mel, log_dur, durations, _ = forward(batch["phones"], mask, batch["durations"])
@@ -196,7 +196,7 @@ def stage_loss(stage: str, forward: Callable, batch: dict) -> tuple[torch.Tensor
     logits = forward(batch["tokens"])
     if "target" not in batch:
         return losses.letter_ctc(logits, batch["letters"]), logits
-    return losses.distill(logits, batch["target"], batch["letters"]), logits
+    return losses.distill(logits, batch["target"], batch["letters"], temperature), logits
 
 
 def tier_distill(stage: str, small: torch.Tensor, large: torch.Tensor) -> torch.Tensor:
@@ -209,13 +209,13 @@ def tier_distill(stage: str, small: torch.Tensor, large: torch.Tensor) -> torch.
 
 
 def step_loss(stage: str, large: Callable, batch: dict, smaller: Callable | None = None,
-              weight: float = 1.0, kl_weight: float = 1.0) -> torch.Tensor:
+              weight: float = 1.0, kl_weight: float = 1.0, temperature: float | None = None) -> torch.Tensor:
     """The largest tier's loss, plus a smaller tier's loss (times `weight`) and its distillation
-    from the largest (times `kl_weight`)."""
-    loss, out = stage_loss(stage, large, batch)
+    from the largest (times `kl_weight`); `temperature` as stage_loss."""
+    loss, out = stage_loss(stage, large, batch, temperature)
     if smaller is None:
         return loss
-    small_loss, small = stage_loss(stage, smaller, batch)
+    small_loss, small = stage_loss(stage, smaller, batch, temperature)
     return loss + weight * small_loss + kl_weight * tier_distill(stage, small, out.detach())
 
 
@@ -226,20 +226,22 @@ class StepLoss(nn.Module):
     `tiers` maps each tier's name to a module of its shapes (largest first), whose weights are
     cut from `network`'s, the `ternary` ones fake-quantized once a step; every step trains the
     largest and, in turn, one smaller tier, whose own loss weighs `weight` and its distillation
-    from the largest `kl_weight`. Without tiers, `network` trains as it is."""
+    from the largest `kl_weight`, and a student's pull towards its teacher follows `temperature`
+    (see losses.distill). Without tiers, `network` trains as it is."""
 
     def __init__(self, stage: str, network: nn.Module, tiers: dict[str, nn.Module], ternary: set[str],
-                 weight: float = 1.0, kl_weight: float = 1.0):
+                 weight: float = 1.0, kl_weight: float = 1.0, temperature: float | None = None):
         super().__init__()
         self.stage, self.network, self.ternary = stage, network, ternary
-        self.weight, self.kl_weight = weight, kl_weight
+        self.weight, self.kl_weight, self.temperature = weight, kl_weight, temperature
         self.tiers = tiers  # a plain dict: their parameters are shape holders, not trained
 
     def forward(self, batch: dict, step: int) -> torch.Tensor:
         image = self.stage in IMAGE_STAGES
         if not self.tiers:
             if image:
-                return step_loss(self.stage, self.network.read, {**batch, "tokens": self.network.embed(batch["pixels"])})
+                return step_loss(self.stage, self.network.read, {**batch, "tokens": self.network.embed(batch["pixels"])},
+                                 temperature=self.temperature)
             return step_loss(self.stage, self.network, batch)
         names = list(self.tiers)
         large = self.tiers[names[0]]
@@ -247,7 +249,8 @@ class StepLoss(nn.Module):
         weights = fake_quantized(self.network, self.ternary)
         if not image:
             return step_loss(self.stage, partial(run_tier, large, weights), batch,
-                             None if small is None else partial(run_tier, small, weights), self.weight, self.kl_weight)
+                             None if small is None else partial(run_tier, small, weights), self.weight, self.kl_weight,
+                             self.temperature)
         # What both tiers compute alike runs once: the stem, and the leading blocks they share.
         k = 0 if small is None else shared_blocks(large, small)
         batch = {**batch, "tokens": run_tier(large, weights, batch["pixels"], k, method="embed")}
@@ -256,7 +259,7 @@ class StepLoss(nn.Module):
             return lambda tokens: run_tier(tier, weights, tokens, k, method="read")
 
         return step_loss(self.stage, read(large), batch, None if small is None else read(small), self.weight,
-                         self.kl_weight)
+                         self.kl_weight, self.temperature)
 
 
 def _lr(spec: StageSpec, step: int) -> float:
@@ -383,7 +386,8 @@ def run_stage(
     elif teacher_run is not None:
         teacher = load_stage_module(teacher_run.parent, teacher_run.stem, preset, n_phones).to(device)
     autocast = torch.autocast("cuda", torch.bfloat16, enabled=torch.device(device).type == "cuda")
-    weights = (1.0, 1.0) if compression is None else (compression.tier_weight, compression.kl_weight)
+    weights = ((1.0, 1.0, None) if compression is None
+               else (compression.tier_weight, compression.kl_weight, compression.kd_temperature))
     step_loss_of = distributed.wrap(StepLoss(stage, module, *_tiers(stage, module, preset, n_phones, compression, device),
                                              *weights), ranks, device)
     batches = Batches(data, stage, preset, seed)
@@ -401,6 +405,7 @@ def run_stage(
         extra = {} if compression is None else {"tiers": {k: t.to_json() for k, t in compression.tiers.items()},
                                                  "ternary": compression.ternary, "tier_weight": compression.tier_weight,
                                                  "kl_weight": compression.kl_weight,
+                                                 "kd_temperature": compression.kd_temperature,
                                                  # what it continued: training time before it is not in this record
                                                  "source": str(compression.source)}
         if stage == "student" and compression is not None and compression.float_student is not None:

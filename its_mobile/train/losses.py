@@ -33,8 +33,16 @@ def letter_ctc(logits: torch.Tensor, letters: torch.Tensor) -> torch.Tensor:
     return ctc(logits, letters, (letters != PAD).long().sum(1))
 
 
-def distill(student: torch.Tensor, teacher: torch.Tensor, letters: torch.Tensor) -> torch.Tensor:
-    return (1 - KD_ALPHA) * letter_ctc(student, letters) + KD_ALPHA * F.mse_loss(student, teacher)
+def distill(student: torch.Tensor, teacher: torch.Tensor, letters: torch.Tensor,
+            temperature: float | None = None) -> torch.Tensor:
+    """CTC against the letters plus the pull towards the teacher, 0.5 / 0.5: MSE between the
+    scores (the seed's), or with a `temperature` the KL between the per-column letter
+    posteriors softened by it (scaled by its square, so the gradients keep their size)."""
+    if temperature is None:
+        pull = F.mse_loss(student, teacher)
+    else:
+        pull = tier_kl(student / temperature, teacher / temperature) * temperature**2
+    return (1 - KD_ALPHA) * letter_ctc(student, letters) + KD_ALPHA * pull
 
 
 def tier_kl(small: torch.Tensor, large: torch.Tensor) -> torch.Tensor:
