@@ -206,6 +206,9 @@ def train(preset: str, data_dir: Path | None, out: Path, stages: tuple[str, ...]
     if grow_teacher and stages != ("teacher",):
         raise BadInput("--init continues a whole model's ternary training (add --ternary), "
                        "or grows a float teacher from it (--stage teacher alone)")
+    if kd_temperature is not None and not (ternary and (teacher or from_float or init is None)):
+        raise BadInput("--kd-temperature: only a ternary student has a teacher to be pulled towards "
+                       "(add --ternary, and --teacher RUN or --from-float RUN with --init)")
     source = None if init is None else DEFAULT if init == "default" else Path(init)
     if source is not None and not source.is_file():
         raise BadInput(f"--init: no checkpoint at {source}")

@@ -171,11 +171,12 @@ def test_history_keeps_the_newest_runs_and_sums_the_rest():
     assert history(run(1, run(2))) == run(1, run(2))  # short records stay as they are
 
 
-def test_init_is_refused_without_ternary_or_for_another_model(tiny_data, tmp_path):
+def test_init_and_kd_temperature_are_refused_where_they_cannot_apply(tiny_data, tmp_path):
     base = ["train", "--preset", "tiny", "--data", str(tiny_data), "--out", str(tmp_path), "--stage", "student"]
     for extra, message in ((["--init", "default"], "add --ternary"),
                            (["--ternary", "--init", "default"], "not the tiny preset's"),
-                           (["--ternary", "--init", str(tmp_path / "nothing.safetensors")], "no checkpoint")):
+                           (["--ternary", "--init", str(tmp_path / "nothing.safetensors")], "no checkpoint"),
+                           (["--ternary", "--init", "default", "--kd-temperature", "2"], "--kd-temperature: ")):
         done = cli(*base, *extra)
         assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr, done.stderr
 
