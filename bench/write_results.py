@@ -486,12 +486,19 @@ def _float_student_words(training: dict) -> str:
     return "-"
 
 
+def _stages(c: dict) -> str:
+    """The --stage options of the after model's newest run (spelling: only its letter model was fitted)."""
+    training = c["after"]["training"]
+    stages = list(training.get("stages", {})) or (["spelling"] if "spelling_words" in training else [])
+    return " ".join(f"--stage {s}" for s in stages)
+
+
 def continued_section(c: dict | None) -> list[str]:
     if not c:
         return []
     out = ["## The default, continued (`python bench/bench_continued.py`)", "",
            f"Machine: {c['machine']}", "",
-           "The packed default before and after `its-mobile train --preset full --ternary --init default --stage student`",
+           f"The packed default before and after `its-mobile train --preset full --ternary --init default {_stages(c)}`",
            "(all tiers in one pass: see the training record below); reading accuracy of each tier",
            f"on the same {eval_words(c)}; latency of the whole tier, image -> waveform, one word, one thread (p50 of 100).", "",
            "| model | tier | packed bytes | exact iv clean / noisy | exact oov clean / noisy | PER iv clean / noisy "

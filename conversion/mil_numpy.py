@@ -200,6 +200,12 @@ def _gather(x, indices, axis=0, batch_dims=0, validate_indices=False):
     return np.stack(parts).reshape(*x.shape[:batch_dims], *parts[0].shape)
 
 
+def _gather_along_axis(x, indices, axis=0, validate_indices=False):
+    axis = int(axis)
+    indices = np.asarray(indices).astype(np.int64)
+    return np.take_along_axis(x, np.where(indices < 0, indices + x.shape[axis], indices), axis=axis)
+
+
 def _slice_by_index(x, begin, end, stride=None, begin_mask=None, end_mask=None, squeeze_mask=None):
     # as coremltools' own solve_slice_by_index_slice: a masked bound is Python's open bound
     # (0 / shape[i] for a positive stride); a squeezed axis is the element at begin[i]
@@ -260,8 +266,10 @@ OPS: dict[str, Callable[..., np.ndarray]] = {
     "not_equal": lambda x, y: np.not_equal(x, y),
     "less": lambda x, y: np.less(x, y),
     "greater_equal": lambda x, y: np.greater_equal(x, y),
+    "less_equal": lambda x, y: np.less_equal(x, y),
     "logical_and": lambda x, y: np.logical_and(x, y),
     "exp": lambda x: np.exp(x),
+    "log": lambda x, epsilon=1e-45: np.log(x + np.asarray(epsilon, x.dtype)),  # MIL: log(x + epsilon)
     "sin": lambda x: np.sin(x),
     "cos": lambda x: np.cos(x),
     # MIL: "0.5 is rounded to 0"; its value inference is np.round: ties to even, as torch.round
@@ -279,6 +287,7 @@ OPS: dict[str, Callable[..., np.ndarray]] = {
     "cumsum": _cumsum,
     "pad": _pad,
     "gather": _gather,
+    "gather_along_axis": _gather_along_axis,
     "slice_by_index": _slice_by_index,
     "reshape": _reshape,
     "transpose": lambda x, perm: np.transpose(x, [int(p) for p in perm]),

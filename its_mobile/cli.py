@@ -134,8 +134,10 @@ def data(n: int, n_eval: int, n_speech: int, n_audio: int, seed: int, workers: i
 @click.option("--out", "out", type=click.Path(path_type=Path), required=True,
               help="Run directory: stage checkpoints and the assembled models. Re-running resumes.")
 @click.option("--stage", "stages", multiple=True,
-              type=click.Choice(["acoustic", "vocoder", "speaker", "teacher", "student"]),
-              help="Train only these stages (repeatable; default: all, in order).")
+              type=click.Choice(["acoustic", "vocoder", "speaker", "teacher", "student", "spelling"]),
+              help="Train only these stages (repeatable; default: all, in order). spelling trains nothing: "
+                   "every assembled model gets its letter model fitted from the data's training words, and "
+                   "`--ternary --init M --stage spelling` gives M one without changing its weights.")
 @click.option("--steps", type=click.IntRange(1), help="Override the preset's steps per stage.")
 @click.option("--minutes", type=float, help="Stop each stage after this many minutes (resume later).")
 @click.option("--threads", type=click.IntRange(1), help="Torch threads (default: all cores).")
@@ -235,7 +237,7 @@ def train(preset: str, data_dir: Path | None, out: Path, stages: tuple[str, ...]
         run = out / f"ternary-{'-'.join(chosen)}"
         spec = Compression(source=source or out, tiers=chosen, float_student=from_float, float_teacher=teacher,
                            tier_weight=tier_weight, kl_weight=kl_weight, kd_temperature=kd_temperature)
-        for stage in stages or COMPRESSED_STAGES:
+        for stage in [s for s in stages or COMPRESSED_STAGES if s != "spelling"]:
             r = run_stage(stage, data, p, run, seed=seed, compression=spec, **sizing)
             say(f"{stage} ({', '.join(chosen)}): step {r['step']}, loss {r['loss_curve'][-1][1]:.4f}, "
                        f"{r['seconds']:.0f} s")
@@ -246,7 +248,7 @@ def train(preset: str, data_dir: Path | None, out: Path, stages: tuple[str, ...]
         return
     # A teacher grown from a whole model trains in float, its one tier whole.
     grown = Compression(source, {"large": TIERS["large"]}, ternary=False) if grow_teacher else None
-    for stage in stages or STAGES:
+    for stage in [s for s in stages or STAGES if s != "spelling"]:
         r = run_stage(stage, data, p, out, seed=seed, compression=grown, **sizing)
         say(f"{stage}: step {r['step']}, loss {r['loss_curve'][-1][1]:.4f}, {r['seconds']:.0f} s")
     if grow_teacher and ranks.main:

@@ -41,6 +41,16 @@ class SpeakerDims:
 
 
 @dataclass(frozen=True)
+class SpellingDims:
+    # A trigram whose oldest letter is one of 10 classes: 7,317 numbers, which keep the student
+    # within 2.5M parameters. Weight and bonus were chosen on a third fresh set (seed 13), not on
+    # the two sets results are reported on (bench/bench_spelling.py).
+    classes: int = 10
+    weight: float = 0.6  # of the letter model's log-probabilities against the encoder's
+    bonus: float = 0.5  # added for each letter entered: the letter model's costs favour short readings
+
+
+@dataclass(frozen=True)
 class ModelDims:
     n_phones: int  # phoneme inventory incl. PAD and EOS
     encoder: EncoderDims
@@ -49,13 +59,17 @@ class ModelDims:
     # With a speaker the encoder reads letters and the speaker says them (model/speaker.py);
     # without one (models trained before it) the encoder reads phonemes.
     speaker: SpeakerDims | None = None
+    # With a spelling, the letters are the likeliest under a letter model of the lexicon
+    # (model/spelling.py) instead of CTC's greedy path.
+    spelling: SpellingDims | None = None
 
     def to_json(self) -> dict:
         return asdict(self)
 
     @classmethod
     def from_json(cls, d: dict) -> "ModelDims":
-        parts = {"encoder": EncoderDims, "acoustic": AcousticDims, "vocoder": VocoderDims, "speaker": SpeakerDims}
+        parts = {"encoder": EncoderDims, "acoustic": AcousticDims, "vocoder": VocoderDims, "speaker": SpeakerDims,
+                 "spelling": SpellingDims}
         known = {f.name for f in fields(cls)}
         unknown = set(d) - known
         if unknown:

@@ -110,11 +110,15 @@ def ctc_collapse(logits: torch.Tensor, slots: int, fill: int) -> tuple[torch.Ten
     logits (B, T, V) -> ids (B, slots), `fill` after the last; mask (B, slots) 1 for real ids.
     Ids past `slots` are dropped.
     """
-    best = logits.argmax(-1)  # (B, T)
+    return ctc_collapse_ids(logits.argmax(-1), slots, fill)
+
+
+def ctc_collapse_ids(best: torch.Tensor, slots: int, fill: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """ctc_collapse of a path of ids (B, T) (BLANK between letters) instead of scores."""
     prev = torch.cat([torch.full_like(best[:, :1], BLANK), best[:, :-1]], dim=1)
     keep = ((best != BLANK) & (best != prev)).to(torch.int64)  # (B, T)
     slot = torch.cumsum(keep, dim=1) - 1  # where each kept id goes
-    where = torch.arange(slots, device=logits.device).view(1, 1, -1)
+    where = torch.arange(slots, device=best.device).view(1, 1, -1)
     place = ((slot.unsqueeze(2) == where) & (keep.unsqueeze(2) == 1)).to(torch.int64)  # (B, T, slots)
     mask = place.sum(1)  # (B, slots) 1 where an id landed
     return (place * best.unsqueeze(2)).sum(1) + fill * (1 - mask), mask

@@ -10,6 +10,7 @@ from its_mobile.model.acoustic import Acoustic
 from its_mobile.model.dims import ModelDims
 from its_mobile.model.encoder import Encoder, ctc_collapse, ctc_greedy
 from its_mobile.model.speaker import N_LETTERS, Speaker
+from its_mobile.model.spelling import Spelling
 from its_mobile.model.vocoder import Vocoder
 
 OUTPUT_NAMES = ("waveform", "n_samples", "phonemes", "n_phonemes", "mel", "n_frames")
@@ -22,6 +23,8 @@ class ITS(nn.Module):
         self.encoder = Encoder(dims.encoder, dims.n_phones if dims.speaker is None else N_LETTERS)
         if dims.speaker is not None:
             self.speaker = Speaker(dims.speaker, dims.n_phones)
+        if dims.spelling is not None:
+            self.spelling = Spelling(dims.spelling)
         self.acoustic = Acoustic(dims.acoustic, dims.n_phones)
         self.vocoder = Vocoder(dims.vocoder)
 
@@ -30,7 +33,8 @@ class ITS(nn.Module):
         with a speaker the letters it read ("letters" (B, MAX_WORD_LEN), "n_letters" (B,))."""
         scores, letters = self.encoder(pixels), {}
         if self.dims.speaker is not None:
-            ids, letter_mask = ctc_collapse(scores, MAX_WORD_LEN, PAD)
+            ids, letter_mask = (ctc_collapse(scores, MAX_WORD_LEN, PAD) if self.dims.spelling is None
+                                else self.spelling(scores))
             letters = {"letters": ids, "n_letters": letter_mask.sum(1)}
             scores = self.speaker(ids, letter_mask)
         phones, mask = ctc_greedy(scores)

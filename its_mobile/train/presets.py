@@ -26,6 +26,7 @@ class Preset:
     stages: dict  # stage name -> StageSpec
     compressed: dict  # stage name -> StageSpec of its ternary all-in-one fine-tuning
     vocoder_crop: int = 32  # mel frames per vocoder training crop (512 ms)
+    spelling: D.SpellingDims = D.SpellingDims()  # fitted from the training words when a model is assembled
 
 
 PRESETS = {
