@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import math
@@ -196,6 +197,22 @@ def test_format_1_checkpoints_still_load(tiny_packed, tmp_path):
     hexes[next(iter(hexes))] = "0" * 64
     save_file(tensors, str(old), metadata={"its_mobile": json.dumps({**info, "format": "its-mobile/1"}),
                                            "sha256": json.dumps(hexes)})
+    with pytest.raises(BadCheckpoint, match="sha256 mismatch"):
+        checkpoint.load(old)
+
+
+def test_format_2_checkpoints_still_load(tiny_packed, tmp_path):
+    """Files written with whole 32-byte digests, before they were cut to 16."""
+    tensors, info = checkpoint.load(tiny_packed)
+    old = tmp_path / "old.safetensors"
+    digests = [hashlib.sha256(tensors[k].contiguous().reshape(-1).view(torch.uint8).numpy().tobytes()).digest()
+               for k in sorted(tensors)]
+    meta = {"its_mobile": json.dumps({**info, "format": "its-mobile/2"}), "sha256": base64.b64encode(b"".join(digests)).decode()}
+    save_file(tensors, str(old), metadata=meta)
+    again, _ = checkpoint.load(old)
+    assert all(torch.equal(again[k], v) for k, v in tensors.items())
+    digests[0] = bytes(32)
+    save_file(tensors, str(old), metadata={**meta, "sha256": base64.b64encode(b"".join(digests)).decode()})
     with pytest.raises(BadCheckpoint, match="sha256 mismatch"):
         checkpoint.load(old)
 
