@@ -532,7 +532,8 @@ def continued_section(c: dict | None) -> list[str]:
         student = (f"{st.get('step', 0):,} | {st.get('samples', 0):,} | {st.get('seconds', 0) / 60:.0f} "
                    f"| {st.get('cpu_seconds', 0) / 3600:.2f}" if st
                    else "- | - | - | -")  # a run that trained other stages only
-        out.append(f"| {k} | {', '.join(training.get('stages', {}))} | {width} | {student} "
+        stages = ", ".join(training.get("stages", {})) or ("spelling" if "spelling_words" in training else "")
+        out.append(f"| {k} | {stages} | {width} | {student} "
                    f"| {training['data']['n']:,} ({training['data']['seed']}) | {how} | {_float_student_words(training)} |")
         if "earlier" in training:  # the older runs, summed when the record was written
             e = training["earlier"]

@@ -44,7 +44,7 @@ class SpeakerDims:
 class SpellingDims:
     # A trigram whose oldest letter is one of 10 classes: 7,317 numbers, which keep the student
     # within 2.5M parameters. Weight and bonus were chosen on a third fresh set (seed 13), not on
-    # the two sets results are reported on (bench/bench_spelling.py).
+    # the two sets results are reported on.
     classes: int = 10
     weight: float = 0.6  # of the letter model's log-probabilities against the encoder's
     bonus: float = 0.5  # added for each letter entered: the letter model's costs favour short readings

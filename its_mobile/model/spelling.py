@@ -6,9 +6,10 @@ smudged letter made a word the speaker then said wrong ("revolntionists", "burni
 column in turn is given its second-best label instead (a letter for another, a letter dropped
 or one added), and of those 33 readings the one with the best sum of CTC path score, weighted
 letter-trigram score and a bonus per letter wins. The trigram knows English letter sequences,
-not words, so it mends misread letters of unseen words too (bench/bench_spelling.py measures
-it). A full Viterbi pass over CTC's paths with the same trigram read no better on the tuning set
-and cost 7 ms a word in the .pte; this costs a few dozen small ops.
+not words, so it mends misread letters of unseen words too (bench/RESULTS.md: the default
+before and after it was fitted). A full Viterbi pass over CTC's paths with the same trigram
+read no better on the tuning set and cost 7 ms a word in the .pte; this costs a few dozen
+small ops.
 
 The trigram's oldest letter is one of a few classes of letters (merged where the lexicon's counts
 lose least), so its table is CLASSES x 27 x 27 numbers instead of 27^3; with it the model stays
@@ -35,9 +36,9 @@ class Spelling(nn.Module):
         super().__init__()
         self.weight = dims.weight
         self.bonus = dims.bonus
-        # Fitted from a lexicon (fit_letter_model), never by gradients; parameters so that they are
-        # counted, saved and packed with the rest of the model.
-        # log p(c | class(a), b) at row class(a) * V + b: 2-d, so that packing keeps a scale per row
+        # Fitted from a lexicon (fit), never by gradients; parameters so that they are counted,
+        # saved and packed with the rest of the model. log p(c | class(a), b) sits at row
+        # class(a) * V + b: 2-d, so that packing keeps a scale per row.
         self.table = nn.Parameter(torch.zeros(dims.classes * V, V), requires_grad=False)
         self.classes = nn.Parameter(torch.zeros(V, dtype=torch.int64), requires_grad=False)  # a -> class
         # Index constants as buffers, not built in forward: LiteRT has no kernel for StableHLO's iota.
