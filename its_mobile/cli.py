@@ -196,7 +196,7 @@ def train(preset: str, data_dir: Path | None, out: Path, stages: tuple[str, ...]
     from its_mobile.train.assemble import assemble, assemble_packed, assemble_teacher
     from its_mobile.train.loop import Compression, run_stage
     from its_mobile.train import distributed
-    from its_mobile.train.presets import COMPRESSED_STAGES, PRESETS, STAGES
+    from its_mobile.train.presets import COMPRESSED_STAGES, PRESETS, STAGES, trained_stages
 
     if threads:
         torch.set_num_threads(threads)
@@ -237,7 +237,7 @@ def train(preset: str, data_dir: Path | None, out: Path, stages: tuple[str, ...]
         run = out / f"ternary-{'-'.join(chosen)}"
         spec = Compression(source=source or out, tiers=chosen, float_student=from_float, float_teacher=teacher,
                            tier_weight=tier_weight, kl_weight=kl_weight, kd_temperature=kd_temperature)
-        for stage in [s for s in stages or COMPRESSED_STAGES if s != "spelling"]:
+        for stage in trained_stages(stages, COMPRESSED_STAGES):
             r = run_stage(stage, data, p, run, seed=seed, compression=spec, **sizing)
             say(f"{stage} ({', '.join(chosen)}): step {r['step']}, loss {r['loss_curve'][-1][1]:.4f}, "
                        f"{r['seconds']:.0f} s")
@@ -248,7 +248,7 @@ def train(preset: str, data_dir: Path | None, out: Path, stages: tuple[str, ...]
         return
     # A teacher grown from a whole model trains in float, its one tier whole.
     grown = Compression(source, {"large": TIERS["large"]}, ternary=False) if grow_teacher else None
-    for stage in [s for s in stages or STAGES if s != "spelling"]:
+    for stage in trained_stages(stages, STAGES):
         r = run_stage(stage, data, p, out, seed=seed, compression=grown, **sizing)
         say(f"{stage}: step {r['step']}, loss {r['loss_curve'][-1][1]:.4f}, {r['seconds']:.0f} s")
     if grow_teacher and ranks.main:

@@ -329,6 +329,10 @@ class Data:
         """(images uint8 (N, IMG_H, IMG_W), word ids (N,)) of a split."""
         return (np.load(self.root / f"{name}_images.npy", mmap_mode="r"), np.load(self.root / f"{name}_words.npy"))
 
+    def training_word_ids(self) -> np.ndarray:
+        """Ids of the words training may see: every word but the held-out (OOV) ones."""
+        return np.flatnonzero(~np.asarray(self.word_oov))
+
     def speech(self) -> dict[str, np.ndarray]:
         return {k: np.load(self.root / f"speech_{k}.npy", mmap_mode="r") for k in SPEECH_ARRAYS}
 

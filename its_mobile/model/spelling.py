@@ -29,6 +29,7 @@ from its_mobile.model.encoder import N_TOKENS, ctc_collapse_ids
 V = 27  # CTC's blank (0) and the letters; in the letter model 0 is the word's start and end
 DEAD = -1e4  # below any log-probability (fits float16)
 SMOOTHING = 5.0  # pseudo-counts of a context before its own counts outweigh the bigram
+UNIGRAM_ADD = 0.1  # pseudo-count of every letter, so that one the words never use keeps a little mass
 
 
 class Spelling(nn.Module):
@@ -80,7 +81,11 @@ def _ids(word: str) -> list[int]:
 
 def fit(spelling: Spelling, words: list[str]) -> None:
     """Set the letter model of `spelling` from `words` (the training words: never the OOV ones)."""
-    table, classes = fit_letter_model(words, spelling.table.shape[0] // V)
+    set_letter_model(spelling, *fit_letter_model(words, spelling.table.shape[0] // V))
+
+
+def set_letter_model(spelling: Spelling, table: torch.Tensor, classes: torch.Tensor) -> None:
+    """Give `spelling` a letter model from fit_letter_model."""
     with torch.no_grad():
         spelling.table.copy_(table.reshape(-1, V))
         spelling.classes.copy_(classes)
@@ -112,7 +117,7 @@ def fit_letter_model(words: list[str], classes: int) -> tuple[torch.Tensor, torc
     for k, members in enumerate(groups):
         of[members] = k
     bigram = n.sum(0)
-    unigram = (bigram.sum(0) + 0.1) / (bigram.sum() + 0.1 * V)
+    unigram = (bigram.sum(0) + UNIGRAM_ADD) / (bigram.sum() + UNIGRAM_ADD * V)
     total = bigram.sum(-1, keepdims=True)
     p2 = total / (total + SMOOTHING) * bigram / np.maximum(total, 1) + SMOOTHING / (total + SMOOTHING) * unigram
     counts = np.stack(rows)

@@ -6,13 +6,15 @@ from __future__ import annotations
 from dataclasses import asdict
 from pathlib import Path
 
+import torch
+
 from its_mobile import checkpoint
 from its_mobile.compress.ternary import HIGH_PRECISION
 from its_mobile.compress.tiers import Tier
 from its_mobile.data.dataset import Data
 from its_mobile.model.dims import ModelDims
 from its_mobile.model.its import ITS
-from its_mobile.model.spelling import fit
+from its_mobile.model.spelling import fit_letter_model, set_letter_model
 from its_mobile.train.loop import load_stage_module, source_part
 from its_mobile.train.presets import COMPRESSED_STAGES, STAGES, Preset
 
@@ -51,20 +53,25 @@ def history(training: dict, keep: int = 2) -> dict:
     return kept[0] if kept else {}
 
 
-def training_words(data: Data) -> list[str]:
-    return [w for w, oov in zip(data.words, data.word_oov) if not oov]
+LetterModel = tuple[torch.Tensor, torch.Tensor]  # fit_letter_model's (table, classes)
 
 
-def _whole(run_dir: Path, preset: Preset, data: Data, encoder_stage: str, fallback: Path | None = None,
-           ternary: bool = True) -> ITS:
-    """The whole model from the run's stages; a stage the run lacks comes from the whole-model
-    checkpoint `fallback` when given (a run that continued only some stages of it), as latent
-    weights to pack again (`ternary`) or as the weights it computes with. Its letter model is
-    fitted here, from the data's training words (a second's counting, no training)."""
+def letter_model(data: Data, preset: Preset) -> tuple[LetterModel, int]:
+    """The letter model of the data's training words (a second's counting, no training), and
+    how many words it counted."""
+    words = [data.words[i] for i in data.training_word_ids()]
+    return fit_letter_model(words, preset.spelling.classes), len(words)
+
+
+def _whole(run_dir: Path, preset: Preset, data: Data, encoder_stage: str, letters: LetterModel,
+           fallback: Path | None = None, ternary: bool = True) -> ITS:
+    """The whole model from the run's stages and the fitted `letters`; a stage the run lacks
+    comes from the whole-model checkpoint `fallback` when given (a run that continued only some
+    stages of it), as latent weights to pack again (`ternary`) or as the weights it computes with."""
     enc_dims = preset.teacher if encoder_stage == "teacher" else preset.student
     n = len(data.meta["inventory"])
     model = ITS(ModelDims(n, enc_dims, preset.acoustic, preset.vocoder, preset.speaker, preset.spelling))
-    fit(model.spelling, training_words(data))
+    set_letter_model(model.spelling, *letters)
     for part, stage in (("encoder", encoder_stage), ("speaker", "speaker"), ("acoustic", "acoustic"),
                         ("vocoder", "vocoder")):
         if fallback is None or (Path(run_dir) / f"{stage}.safetensors").exists():
@@ -84,8 +91,8 @@ def assemble_packed(run_dir: Path, data: Data, preset: Preset, tiers: dict[str, 
     ternary one started from, if any, and of the float student that taught it, if another, and
     the layers kept in high precision."""
     trained = [s for s in COMPRESSED_STAGES if (Path(run_dir) / f"{s}.safetensors").exists()]
-    record = {"preset": preset.name, "data": data.meta["spec"], "tiers": list(tiers),
-              "spelling_words": len(training_words(data)),
+    letters, n_words = letter_model(data, preset)
+    record = {"preset": preset.name, "data": data.meta["spec"], "tiers": list(tiers), "spelling_words": n_words,
               "encoder": asdict(preset.student), "stages": {s: stage_record(run_dir, s) for s in trained}}
     if fallback is not None:
         _, info = checkpoint.load(fallback)
@@ -96,7 +103,7 @@ def assemble_packed(run_dir: Path, data: Data, preset: Preset, tiers: dict[str, 
     if teacher is not None and teacher.parent != float_student:
         record["teacher"] = stage_record(teacher.parent, teacher.stem) | {"stage": teacher.stem}
     path = Path(run_dir) / "packed.safetensors"
-    model = _whole(run_dir, preset, data, "student", fallback)
+    model = _whole(run_dir, preset, data, "student", letters, fallback)
     # Which layers trained in high precision is a choice of the code that trained them (ternary.py)
     present = dict(model.named_modules())
     record["high_precision"] = sorted(n for n in HIGH_PRECISION if n in present)
@@ -112,7 +119,7 @@ def assemble_teacher(run_dir: Path, data: Data, preset: Preset, source: Path) ->
     record = {"preset": preset.name, "data": data.meta["spec"], "role": "teacher",
               "stages": {"teacher": stage_record(run_dir, "teacher")},
               "continued_from": history(info.get("training", {}))}
-    model = _whole(run_dir, preset, data, "teacher", source, ternary=False)
+    model = _whole(run_dir, preset, data, "teacher", letter_model(data, preset)[0], source, ternary=False)
     checkpoint.save_model(path, model, data.meta["inventory"], record)
     return path
 
@@ -122,9 +129,9 @@ def assemble(run_dir: Path, data: Data, preset: Preset) -> dict[str, Path]:
     run_dir/default.safetensors: the student in float16, as shipped in its_mobile/assets/."""
     inventory = data.meta["inventory"]
     record = {"preset": preset.name, "data": data.meta["spec"], "stages": {s: stage_record(run_dir, s) for s in STAGES}}
-    out = {}
+    out, letters = {}, letter_model(data, preset)[0]
     for role in ("teacher", "student"):
-        model = _whole(run_dir, preset, data, role)
+        model = _whole(run_dir, preset, data, role, letters)
         out[role] = Path(run_dir) / f"{role}_its.safetensors"
         checkpoint.save_model(out[role], model, inventory, {**record, "role": role})
         if role == "student":

@@ -125,7 +125,7 @@ class Batches:
             self.speech = data.speech()
             self.offsets = np.asarray(self.speech["mel_offsets"])
         elif stage == "speaker":
-            self.words = np.flatnonzero(~np.asarray(data.word_oov))  # the training words' spellings
+            self.words = data.training_word_ids()  # the training words' spellings
         else:
             self.images, self.words = data.split("train")
         if stage in IMAGE_STAGES or stage == "speaker":

@@ -79,3 +79,9 @@ PRESETS = {
 }
 STAGES = ("acoustic", "vocoder", "speaker", "teacher", "student")
 COMPRESSED_STAGES = ("acoustic", "vocoder", "speaker", "student")  # the teacher stays in float; it only teaches
+FITTED_STAGES = ("spelling",)  # counted from the data's words whenever a model is assembled, never trained
+
+
+def trained_stages(chosen: tuple[str, ...], default: tuple[str, ...]) -> list[str]:
+    """The stages of `chosen` (all of `default` when none is) that train: not the fitted ones."""
+    return [s for s in chosen or default if s not in FITTED_STAGES]
