@@ -499,7 +499,8 @@ def continued_section(c: dict | None) -> list[str]:
     out = ["## The default, continued (`python bench/bench_continued.py`)", "",
            f"Machine: {c['machine']}", "",
            f"The packed default before and after `its-mobile train --preset full --ternary --init default {_stages(c)}`",
-           "(all tiers in one pass: see the training record below); reading accuracy of each tier",
+           "(all tiers in one pass: see the training record below; stretch: the share of each image's contrast stretch "
+           "its encoder reads); reading accuracy of each tier",
            f"on the same {eval_words(c)}; latency of the whole tier, image -> waveform, one word, one thread (p50 of 100).", "",
            "| model | tier | packed bytes | exact iv clean / noisy | exact oov clean / noisy | PER iv clean / noisy "
            "| PER oov clean / noisy | latency p50 ms |", "|---|---|---|---|---|---|---|---|"]
@@ -528,7 +529,8 @@ def continued_section(c: dict | None) -> list[str]:
         st = training.get("stages", {}).get("student", {})
         sched = st.get("schedule")
         how = f"peak lr {sched['lr']:g}, cosine over {sched['steps']:,} steps, batch {sched['batch']}" if sched else "-"
-        width = training.get("encoder", {}).get("width", "-")
+        encoder = training.get("encoder", {})
+        width = f"{encoder.get('width', '-')}" + (f", stretch {encoder['stretch']:g}" if encoder.get("stretch") else "")
         student = (f"{st.get('step', 0):,} | {st.get('samples', 0):,} | {st.get('seconds', 0) / 60:.0f} "
                    f"| {st.get('cpu_seconds', 0) / 3600:.2f}" if st
                    else "- | - | - | -")  # a run that trained other stages only

@@ -158,6 +158,10 @@ def _reduce_sum(x, axes=None, keep_dims=False):
     return np.sum(x, axis=_axes(axes, x.ndim), keepdims=bool(keep_dims), dtype=x.dtype)  # numpy widens int32
 
 
+def _reduce_max(x, axes=None, keep_dims=False):
+    return np.max(x, axis=_axes(axes, x.ndim), keepdims=bool(keep_dims))
+
+
 def _reduce_argmax(x, axis=-1, keep_dims=False, output_dtype="int32"):
     # ties: MIL does not say which index wins; numpy and PyTorch take the first
     return np.argmax(x, axis=int(axis), keepdims=bool(keep_dims)).astype(DTYPES[str(output_dtype)])
@@ -283,6 +287,7 @@ OPS: dict[str, Callable[..., np.ndarray]] = {
     "linear": _linear,
     "matmul": _matmul,
     "reduce_sum": _reduce_sum,
+    "reduce_max": _reduce_max,
     "reduce_argmax": _reduce_argmax,
     "cumsum": _cumsum,
     "pad": _pad,

@@ -1,10 +1,12 @@
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
 
 from its_mobile.constants import EOS, MAX_FRAMES, MAX_PHONES, MAX_SAMPLES, N_MELS, VOC_HOP, VOC_N_FFT
 from its_mobile.model import dims as D
-from its_mobile.model.encoder import ctc_collapse
+from its_mobile.model.encoder import Encoder, ctc_collapse, stretch_contrast
 from its_mobile.model.its import ITS, OUTPUT_NAMES, count_params, example_inputs
 from its_mobile.model.speaker import ALPHABET, N_LETTERS, Speaker, letter_ids
 from its_mobile.model.vocoder import N_BINS, Vocoder, istft_basis, overlap_add_frames
@@ -37,6 +39,30 @@ def test_full_graph_exports_with_static_shapes(speaker):
     x = torch.rand(1, 1, 32, 128) * 255
     for a, b in zip(ep.module()(x), model(x)):
         torch.testing.assert_close(a, b)
+
+
+def test_contrast_stretch_spans_each_image_from_0_to_255():
+    x = torch.rand(2, 1, 32, 128) * 80 + 100
+    x[1] = 7.0  # a blank image has no contrast to stretch
+    out = stretch_contrast(x)
+    assert out[0].min() == 0 and torch.isclose(out[0].max(), torch.tensor(255.0))
+    assert (out[1] == 0).all()
+    torch.testing.assert_close(stretch_contrast(out[:1]), out[:1])
+
+
+@pytest.mark.parametrize("share", [0.0, 0.5, 1.0])
+def test_the_encoder_mixes_its_share_of_the_stretched_image_into_what_it_reads(share):
+    torch.manual_seed(0)
+    encoder = Encoder(dataclasses.replace(D.TINY, stretch=share), N_LETTERS).eval()
+    plain = Encoder(D.TINY, N_LETTERS).eval()  # reads grey levels as they are, as models before the stretch
+    plain.load_state_dict(encoder.state_dict())
+    sharp = stretch_contrast(torch.rand(1, 1, 32, 128) * 255)
+    faded = sharp * 0.3 + 120  # grey on grey
+    with torch.no_grad():
+        torch.testing.assert_close(encoder(faded), plain(faded + share * (sharp - faded)), atol=1e-4, rtol=1e-4)
+        gap = (encoder(faded) - encoder(sharp)).abs().max().item()
+    # stretched whole, a faded word reads as its full-contrast self; otherwise not
+    assert gap < 1e-4 if share == 1.0 else gap > 1e-2
 
 
 def test_istft_basis_matches_torch_istft():

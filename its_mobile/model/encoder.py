@@ -61,6 +61,7 @@ class Encoder(nn.Module):
         model with a speaker)."""
         super().__init__()
         s, w = dims.stem_width, dims.width
+        self.stretch = dims.stretch
         self.stem = nn.Sequential(
             nn.Conv2d(1, s, 3, stride=2, padding=1),
             nn.GELU(),
@@ -89,6 +90,8 @@ class Encoder(nn.Module):
     # which training then runs once for the tiers of a step.
     def embed(self, pixels: torch.Tensor, blocks: int = 0) -> torch.Tensor:
         """pixels -> tokens (B, N_TOKENS, width): the stem, the positions and the first `blocks` blocks."""
+        if self.stretch:
+            pixels = pixels + self.stretch * (stretch_contrast(pixels) - pixels)
         x = self.stem((pixels / 255.0 - PIXEL_MEAN) / PIXEL_STD)  # (B, w, 1, 32)
         x = x.flatten(2).transpose(1, 2) + self.pos
         for block in self.blocks[:blocks]:
@@ -102,6 +105,22 @@ class Encoder(nn.Module):
             x = block(x)
         x = self.last(self.widen(x))
         return self.head(self.norm(x).transpose(1, 2)).transpose(1, 2)
+
+
+def stretch_contrast(pixels: torch.Tensor) -> torch.Tensor:
+    """Each image's grey levels (B, 1, H, W) spread so that its darkest pixel is 0 and its
+    lightest 255 (a flat image becomes 0).
+
+    Why: faded and low-contrast words were the encoder's commonest misreads on noisy images;
+    stretched, the shipped default (trained without it) read more of them (bench/RESULTS.md:
+    the default, continued). Extremes are last-dim max reductions, the form every backend's
+    delegate takes."""
+    flat = pixels.flatten(1)
+    hi = flat.amax(-1, keepdim=True)
+    lo = -(-flat).amax(-1, keepdim=True)
+    # A division, not a reciprocal: Core ML's inverse adds 1e-4 to what it inverts.
+    span = (hi - lo).clamp(min=1.0).view(-1, 1, 1, 1)
+    return (pixels - lo.view(-1, 1, 1, 1)) / span * 255.0
 
 
 def ctc_collapse(logits: torch.Tensor, slots: int, fill: int) -> tuple[torch.Tensor, torch.Tensor]:
