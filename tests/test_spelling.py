@@ -7,7 +7,7 @@ import torch
 from its_mobile import checkpoint
 from its_mobile.model.dims import SpellingDims
 from its_mobile.model.encoder import ctc_collapse
-from its_mobile.model.spelling import V, Spelling, fit, fit_letter_model
+from its_mobile.model.spelling import V, Spelling, fit_letter_model, set_letter_model
 from its_mobile.constants import MAX_WORD_LEN, PAD
 from tests.test_cli import cli
 
@@ -31,7 +31,7 @@ def _spell(spelling: Spelling, scores: torch.Tensor) -> str:
 
 def _fitted(weight: float = 0.6) -> Spelling:
     spelling = Spelling(SpellingDims(classes=4, weight=weight))
-    fit(spelling, WORDS)
+    set_letter_model(spelling, *fit_letter_model(WORDS, 4))
     return spelling
 
 

@@ -37,7 +37,7 @@ class Spelling(nn.Module):
         super().__init__()
         self.weight = dims.weight
         self.bonus = dims.bonus
-        # Fitted from a lexicon (fit), never by gradients; parameters so that they are counted,
+        # Fitted from a lexicon (fit_letter_model), never by gradients; parameters so that they are counted,
         # saved and packed with the rest of the model. log p(c | class(a), b) sits at row
         # class(a) * V + b: 2-d, so that packing keeps a scale per row.
         self.table = nn.Parameter(torch.zeros(dims.classes * V, V), requires_grad=False)
@@ -77,11 +77,6 @@ class Spelling(nn.Module):
 
 def _ids(word: str) -> list[int]:
     return [ord(c) - ord("a") + 1 for c in word]
-
-
-def fit(spelling: Spelling, words: list[str]) -> None:
-    """Set the letter model of `spelling` from `words` (the training words: never the OOV ones)."""
-    set_letter_model(spelling, *fit_letter_model(words, spelling.table.shape[0] // V))
 
 
 def set_letter_model(spelling: Spelling, table: torch.Tensor, classes: torch.Tensor) -> None:
