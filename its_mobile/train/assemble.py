@@ -56,11 +56,10 @@ def history(training: dict, keep: int = 2) -> dict:
 LetterModel = tuple[torch.Tensor, torch.Tensor]  # fit_letter_model's (table, classes)
 
 
-def letter_model(data: Data, preset: Preset) -> tuple[LetterModel, int]:
-    """The letter model of the data's training words (a second's counting, no training), and
-    how many words it counted."""
+def letter_model(data: Data, preset: Preset) -> LetterModel:
+    """The letter model of the data's training words (a second's counting, no training)."""
     words = [data.words[i] for i in data.training_word_ids()]
-    return fit_letter_model(words, preset.spelling.classes), len(words)
+    return fit_letter_model(words, preset.spelling.classes)
 
 
 def _whole(run_dir: Path, preset: Preset, data: Data, encoder_stage: str, letters: LetterModel,
@@ -91,8 +90,8 @@ def assemble_packed(run_dir: Path, data: Data, preset: Preset, tiers: dict[str, 
     ternary one started from, if any, and of the float student that taught it, if another, and
     the layers kept in high precision."""
     trained = [s for s in COMPRESSED_STAGES if (Path(run_dir) / f"{s}.safetensors").exists()]
-    letters, n_words = letter_model(data, preset)
-    record = {"preset": preset.name, "data": data.meta["spec"], "tiers": list(tiers), "spelling_words": n_words,
+    record = {"preset": preset.name, "data": data.meta["spec"], "tiers": list(tiers),
+              "spelling_words": len(data.training_word_ids()),
               "encoder": asdict(preset.student), "stages": {s: stage_record(run_dir, s) for s in trained}}
     if fallback is not None:
         _, info = checkpoint.load(fallback)
@@ -103,7 +102,7 @@ def assemble_packed(run_dir: Path, data: Data, preset: Preset, tiers: dict[str, 
     if teacher is not None and teacher.parent != float_student:
         record["teacher"] = stage_record(teacher.parent, teacher.stem) | {"stage": teacher.stem}
     path = Path(run_dir) / "packed.safetensors"
-    model = _whole(run_dir, preset, data, "student", letters, fallback)
+    model = _whole(run_dir, preset, data, "student", letter_model(data, preset), fallback)
     # Which layers trained in high precision is a choice of the code that trained them (ternary.py)
     present = dict(model.named_modules())
     record["high_precision"] = sorted(n for n in HIGH_PRECISION if n in present)
@@ -119,7 +118,7 @@ def assemble_teacher(run_dir: Path, data: Data, preset: Preset, source: Path) ->
     record = {"preset": preset.name, "data": data.meta["spec"], "role": "teacher",
               "stages": {"teacher": stage_record(run_dir, "teacher")},
               "continued_from": history(info.get("training", {}))}
-    model = _whole(run_dir, preset, data, "teacher", letter_model(data, preset)[0], source, ternary=False)
+    model = _whole(run_dir, preset, data, "teacher", letter_model(data, preset), source, ternary=False)
     checkpoint.save_model(path, model, data.meta["inventory"], record)
     return path
 
@@ -129,7 +128,7 @@ def assemble(run_dir: Path, data: Data, preset: Preset) -> dict[str, Path]:
     run_dir/default.safetensors: the student in float16, as shipped in its_mobile/assets/."""
     inventory = data.meta["inventory"]
     record = {"preset": preset.name, "data": data.meta["spec"], "stages": {s: stage_record(run_dir, s) for s in STAGES}}
-    out, letters = {}, letter_model(data, preset)[0]
+    out, letters = {}, letter_model(data, preset)
     for role in ("teacher", "student"):
         model = _whole(run_dir, preset, data, role, letters)
         out[role] = Path(run_dir) / f"{role}_its.safetensors"
