@@ -261,7 +261,7 @@ def train(preset: str, data_dir: Path | None, out: Path, stages: tuple[str, ...]
 
 def _check_float_run(option: str, run: Path, ternary: bool, preset: Preset, n_phones: int) -> None:
     from its_mobile import checkpoint
-    from its_mobile.train.loop import dims_json
+    from its_mobile.train.loop import dims_match
 
     if not ternary:
         raise BadInput(f"{option} belongs to a ternary fine-tuning: add --ternary")
@@ -273,7 +273,7 @@ def _check_float_run(option: str, run: Path, ternary: bool, preset: Preset, n_ph
         _, info = checkpoint.load(path)
         if info.get("ternary", False) or info.get("kind") != "stage":
             raise BadInput(f"{option}: {path} is not a float {path.stem} stage")
-        if info.get("dims") != dims_json(path.stem, preset, n_phones):
+        if not dims_match(info, path.stem, preset, n_phones):
             raise BadInput(f"{option}: {path} is not the {preset.name} preset's {path.stem} with this data's phonemes")
 
 

@@ -325,3 +325,24 @@ def test_teacher_grows_from_a_packed_model(tiny_data, tiny_packed, tmp_path):
         for part in ("speaker", "acoustic", "vocoder"):
             for name, w in getattr(student, part).state_dict().items():
                 torch.testing.assert_close(getattr(teacher, part).state_dict()[name], w)
+
+
+def test_a_stage_file_of_other_reading_settings_is_refused(tiny_run, tmp_path):
+    """A stage file loads only into the preset's own network: a student recorded with another
+    contrast stretch would fit every tensor and read differently, so it is refused; one written
+    before the field existed reads as stretch 0, which the tiny preset has."""
+    from its_mobile.errors import BadInput
+    from its_mobile.train.loop import load_stage_module
+
+    tensors, info = checkpoint.load(tiny_run["dir"] / "student.safetensors")
+    n = info["dims"]["n_phones"]
+    for stretch, loads in ((None, True), (0.5, False)):
+        encoder = {k: v for k, v in info["dims"]["student"].items() if k != "stretch"}
+        if stretch is not None:
+            encoder["stretch"] = stretch
+        checkpoint.save(tmp_path / "student.safetensors", tensors, {**info, "dims": {**info["dims"], "student": encoder}})
+        if loads:
+            load_stage_module(tmp_path, "student", PRESETS["tiny"], n)
+        else:
+            with pytest.raises(BadInput, match="not the tiny preset's student"):
+                load_stage_module(tmp_path, "student", PRESETS["tiny"], n)

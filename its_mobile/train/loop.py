@@ -279,8 +279,10 @@ def _save_stage(path: Path, module: nn.Module, opt: torch.optim.Optimizer, info:
     checkpoint.save(path, tensors, info)
 
 
-def _load_stage(path: Path, module: nn.Module, opt: torch.optim.Optimizer) -> dict:
+def _load_stage(path: Path, module: nn.Module, opt: torch.optim.Optimizer, stage: str, preset: Preset,
+                n_phones: int) -> dict:
     tensors, info = checkpoint.load(path)
+    _check_dims(path, info, stage, preset, n_phones)
     module.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
     state: dict = {"state": {}, "param_groups": json.loads(info["param_groups"])}
     for k, v in tensors.items():
@@ -291,12 +293,32 @@ def _load_stage(path: Path, module: nn.Module, opt: torch.optim.Optimizer) -> di
     return info
 
 
+def dims_match(info: dict, stage: str, preset: Preset, n_phones: int) -> bool:
+    """Whether a stage file's recorded "dims" are the preset's for `stage`. A field added since
+    the file was written takes its default, as in whole checkpoints (ModelDims.from_json): a
+    student from before the contrast stretch read with stretch 0."""
+    recorded, wanted = info.get("dims") or {}, stage_dims(stage, preset)
+    try:
+        return recorded.get("n_phones") == n_phones and type(wanted)(**recorded[stage]) == wanted
+    except (KeyError, TypeError):
+        return False
+
+
+def _check_dims(path: Path, info: dict, stage: str, preset: Preset, n_phones: int) -> None:
+    # The preset builds the network: a file of other sizes or reading settings would load into
+    # it silently wherever its tensors happen to fit (a stretch has no tensor at all).
+    if not dims_match(info, stage, preset, n_phones):
+        raise BadInput(f"{path} is not the {preset.name} preset's {stage} with this data's phonemes "
+                       f"(it records {json.dumps(info.get('dims'))})")
+
+
 def load_stage_module(run_dir: Path, stage: str, preset: Preset, n_phones: int) -> nn.Module:
     module = build(stage, preset, n_phones)
     path = Path(run_dir) / f"{stage}.safetensors"
     if not path.exists():
         raise BadInput(f"stage {stage!r} has not been trained in {run_dir} (no {path.name})")
-    tensors, _ = checkpoint.load(path)
+    tensors, info = checkpoint.load(path)
+    _check_dims(path, info, stage, preset, n_phones)
     module.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
     return module.eval()
 
@@ -370,7 +392,7 @@ def run_stage(
     record = {"stage": stage, "preset": preset.name, "step": 0, "seconds": 0.0, "cpu_seconds": 0.0,
               "samples": 0, "loss_curve": []}
     if path.exists():
-        info = _load_stage(path, module, opt)
+        info = _load_stage(path, module, opt, stage, preset, n_phones)
         record = {k: info.get(k, record[k]) for k in record}
     elif compression is not None:
         module.load_state_dict(source_part(compression.start(stage), stage, preset, n_phones,
