@@ -710,7 +710,9 @@ def cascade_section(c: dict | None) -> list[str]:
         return []
     per_split, seed = c.get("per_split", 50), c.get("seed", 11)  # recorded since each could be chosen
     name = f"cascade_{c['images']}" + ("" if seed == 11 else f"_seed{seed}")
-    args = "" if per_split == 50 else (f" --per-split {per_split} --tiers large" + ("" if seed == 11 else f" --seed {seed}")
+    # Our rows are named its-TIER-packed.FORMAT: the tiers the run was given.
+    tiers = ",".join(dict.fromkeys(r["system"].split("-")[1] for r in c["rows"] if r["system"].startswith("its-")))
+    args = "" if per_split == 50 else (f" --per-split {per_split} --tiers {tiers}" + ("" if seed == 11 else f" --seed {seed}")
                                        + f" --out bench/results/{name}.json")
     out = [f"{'##' if per_split == 50 else '###'} Against the OCR + TTS cascade (`python bench/bench_cascade.py{args}`)", "",
            f"The same {c['images']:,} held-out word images for every system ({per_split:,} each, data seed {seed}: in-vocabulary and OOV words, clean and",

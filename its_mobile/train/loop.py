@@ -279,11 +279,22 @@ def _save_stage(path: Path, module: nn.Module, opt: torch.optim.Optimizer, info:
     checkpoint.save(path, tensors, info)
 
 
+def _read_stage(path: Path, module: nn.Module, stage: str, preset: Preset, n_phones: int) -> tuple[dict, dict]:
+    """Load a stage file's network weights into `module` (built from the preset) once its
+    recorded dims are the preset's; (its tensors, its info)."""
+    tensors, info = checkpoint.load(path)
+    # The preset builds the network: a file of other sizes or reading settings would load into
+    # it silently wherever its tensors happen to fit (a stretch has no tensor at all).
+    if not dims_match(info, stage, preset, n_phones):
+        raise BadInput(f"{path} is not the {preset.name} preset's {stage} with this data's phonemes "
+                       f"(it records {json.dumps(info.get('dims'))})")
+    module.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    return tensors, info
+
+
 def _load_stage(path: Path, module: nn.Module, opt: torch.optim.Optimizer, stage: str, preset: Preset,
                 n_phones: int) -> dict:
-    tensors, info = checkpoint.load(path)
-    _check_dims(path, info, stage, preset, n_phones)
-    module.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    tensors, info = _read_stage(path, module, stage, preset, n_phones)
     state: dict = {"state": {}, "param_groups": json.loads(info["param_groups"])}
     for k, v in tensors.items():
         if k.startswith("opt."):
@@ -304,22 +315,12 @@ def dims_match(info: dict, stage: str, preset: Preset, n_phones: int) -> bool:
         return False
 
 
-def _check_dims(path: Path, info: dict, stage: str, preset: Preset, n_phones: int) -> None:
-    # The preset builds the network: a file of other sizes or reading settings would load into
-    # it silently wherever its tensors happen to fit (a stretch has no tensor at all).
-    if not dims_match(info, stage, preset, n_phones):
-        raise BadInput(f"{path} is not the {preset.name} preset's {stage} with this data's phonemes "
-                       f"(it records {json.dumps(info.get('dims'))})")
-
-
 def load_stage_module(run_dir: Path, stage: str, preset: Preset, n_phones: int) -> nn.Module:
     module = build(stage, preset, n_phones)
     path = Path(run_dir) / f"{stage}.safetensors"
     if not path.exists():
         raise BadInput(f"stage {stage!r} has not been trained in {run_dir} (no {path.name})")
-    tensors, info = checkpoint.load(path)
-    _check_dims(path, info, stage, preset, n_phones)
-    module.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    _read_stage(path, module, stage, preset, n_phones)
     return module.eval()
 
 
