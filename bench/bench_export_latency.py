@@ -2,6 +2,7 @@
 p50/p90 latency of one word image -> waveform in the real runtimes (ExecuTorch, LiteRT).
 
     python bench/bench_export_latency.py OUT     # OUT from `its-mobile export --weights both`
+    python bench/bench_export_latency.py OUT --also before=old/its-large-packed.pte   # + another export
 """
 
 from __future__ import annotations
@@ -22,39 +23,45 @@ from conversion import executorch as et_backend  # noqa: E402
 from its_mobile.parity import parity_images  # noqa: E402
 
 
-def callers(out: Path, report: dict, x: np.ndarray) -> dict:
+def callers(artifacts: dict[str, Path], x: np.ndarray) -> tuple[dict, dict]:
+    """(name -> one timed call, name -> init ms of the packed .pte files)"""
     from ai_edge_litert.interpreter import Interpreter
     from executorch.extension.pybindings.portable_lib import _unsafe_reset_threadpool
 
     _unsafe_reset_threadpool(1)  # ExecuTorch's threadpool ignores torch.set_num_threads
-    fns = {}
-    for a in report["artifacts"]:
-        path = out / a["path"]
-        if a["format"] == "executorch":
+    fns, init = {}, {}
+    for name, path in artifacts.items():
+        if path.suffix == ".pte":
             program, forward = et_backend.load(path)
             xt = torch.from_numpy(x)
-            fns[a["path"]] = (lambda f=forward, p=program: f.execute([xt]))
+            fns[name] = (lambda f=forward, p=program: f.execute([xt]))
             if "init" in program.method_names:  # what a fresh load pays once
                 t = time.perf_counter()
                 program.load_method("init").execute([])
-                a["init_ms"] = (time.perf_counter() - t) * 1000
-        elif a["format"] == "tflite":
+                init[name] = (time.perf_counter() - t) * 1000
+        elif path.suffix == ".tflite":
             it = Interpreter(model_path=str(path), num_threads=1)
             it.allocate_tensors()
             idx = it.get_input_details()[0]["index"]
-            fns[a["path"]] = (lambda it=it, idx=idx: (it.set_tensor(idx, x), it.invoke()))
-    return fns
+            fns[name] = (lambda it=it, idx=idx: (it.set_tensor(idx, x), it.invoke()))
+    return fns, init
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("out")
     ap.add_argument("--runs", type=int, default=100)
+    ap.add_argument("--also", action="append", default=[], metavar="LABEL=FILE",
+                    help="another .pte or .tflite to time in the same loop, shown as LABEL/its name")
     args = ap.parse_args()
     out = Path(args.out)
     report = json.loads((out / "export-report.json").read_text())
+    artifacts = {a["path"]: out / a["path"] for a in report["artifacts"] if a["format"] in ("executorch", "tflite")}
+    for item in args.also:
+        label, _, path = item.partition("=")
+        artifacts[f"{label}/{Path(path).name}"] = Path(path)
     x = parity_images()[1][:1]
-    fns = callers(out, report, x)
+    fns, init = callers(artifacts, x)
     times = {k: [] for k in fns}
     for _ in range(10):
         for f in fns.values():
@@ -65,9 +72,8 @@ def main() -> None:
             f()
             times[k].append((time.perf_counter() - t) * 1000)
     rows = {k: {"p50_ms": float(np.percentile(v, 50)), "p90_ms": float(np.percentile(v, 90))} for k, v in times.items()}
-    for a in report["artifacts"]:
-        if "init_ms" in a:
-            rows[a["path"]]["init_ms"] = a["init_ms"]
+    for k, ms in init.items():
+        rows[k]["init_ms"] = ms
     result = {"machine": machine(), "runs": args.runs, "latency": rows}
     (Path(__file__).parent / "results" / "export_latency.json").write_text(json.dumps(result, indent=1))
     print(json.dumps(result, indent=1))
