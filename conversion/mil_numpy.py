@@ -158,6 +158,10 @@ def _reduce_sum(x, axes=None, keep_dims=False):
     return np.sum(x, axis=_axes(axes, x.ndim), keepdims=bool(keep_dims), dtype=x.dtype)  # numpy widens int32
 
 
+def _reduce_mean(x, axes=None, keep_dims=False):
+    return np.mean(x, axis=_axes(axes, x.ndim), keepdims=bool(keep_dims), dtype=x.dtype)
+
+
 def _reduce_max(x, axes=None, keep_dims=False):
     return np.max(x, axis=_axes(axes, x.ndim), keepdims=bool(keep_dims))
 
@@ -287,6 +291,7 @@ OPS: dict[str, Callable[..., np.ndarray]] = {
     "linear": _linear,
     "matmul": _matmul,
     "reduce_sum": _reduce_sum,
+    "reduce_mean": _reduce_mean,
     "reduce_max": _reduce_max,
     "reduce_argmax": _reduce_argmax,
     "cumsum": _cumsum,

@@ -138,6 +138,8 @@ VALUE_INFERENCE_CASES = [
     ("matmul", _X, dict(y=_rng.standard_normal((1, 5, 3)).astype(_F), transpose_x=True, transpose_y=True)),
     ("linear", _X, dict(weight=_rng.standard_normal((5, 4)).astype(_F))),
     ("reduce_sum", _XI, dict(axes=[0, 2], keep_dims=True)),
+    ("reduce_mean", _X, dict(axes=[0])),
+    ("reduce_mean", _X, dict(axes=[-1, 1], keep_dims=True)),
     ("reduce_max", _X, dict(axes=[-1], keep_dims=True)),
     ("reduce_max", _X, dict(axes=[0, 2])),
     ("reduce_argmax", _X, dict(axis=1, keep_dims=True)),
