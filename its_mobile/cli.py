@@ -138,7 +138,8 @@ def data(n: int, n_eval: int, n_speech: int, n_audio: int, seed: int, workers: i
               help="Train only these stages (repeatable; default: all, in order). spelling trains nothing: "
                    "every assembled model gets its letter model fitted from the data's training words, and "
                    "`--ternary --init M --stage spelling` gives M one, and the preset's reading settings "
-                   "(the encoder's contrast stretch), without changing its weights.")
+                   "(the encoder's contrast stretch, the rows each reading shifts the image by), without changing "
+                   "its weights.")
 @click.option("--steps", type=click.IntRange(1), help="Override the preset's steps per stage.")
 @click.option("--minutes", type=float, help="Stop each stage after this many minutes (resume later).")
 @click.option("--threads", type=click.IntRange(1), help="Torch threads (default: all cores).")

@@ -6,7 +6,7 @@ import torch
 
 from its_mobile.constants import EOS, MAX_FRAMES, MAX_PHONES, MAX_SAMPLES, N_MELS, VOC_HOP, VOC_N_FFT
 from its_mobile.model import dims as D
-from its_mobile.model.encoder import Encoder, ctc_collapse, stretch_contrast
+from its_mobile.model.encoder import Encoder, ctc_collapse, shift_rows, stretch_contrast
 from its_mobile.model.its import ITS, OUTPUT_NAMES, count_params, example_inputs
 from its_mobile.model.speaker import ALPHABET, N_LETTERS, Speaker, letter_ids
 from its_mobile.model.vocoder import N_BINS, Vocoder, istft_basis, overlap_add_frames
@@ -65,6 +65,37 @@ def test_the_encoder_mixes_its_share_of_the_stretched_image_into_what_it_reads(s
     assert gap < 1e-4 if share == 1.0 else gap > 1e-2
 
 
+def test_shift_rows_moves_the_image_and_repeats_its_edge_row():
+    x = torch.arange(2 * 32 * 4, dtype=torch.float32).reshape(2, 1, 32, 4)
+    down, up = shift_rows(x, 1), shift_rows(x, -2)
+    assert torch.equal(down[:, :, 1:], x[:, :, :-1]) and torch.equal(down[:, :, 0], x[:, :, 0])
+    assert torch.equal(up[:, :, :-2], x[:, :, 2:]) and torch.equal(up[:, :, -2:], x[:, :, -1:].expand(-1, -1, 2, -1))
+    assert shift_rows(x, 0) is x
+
+
+def test_several_shifts_average_the_encoders_log_probabilities_per_image():
+    torch.manual_seed(0)
+    model = ITS(D.ModelDims(N_PHONES, D.TINY, D.TINY_ACOUSTIC, D.TINY_VOCODER, D.TINY_SPEAKER,
+                            D.SpellingDims(shifts=(1, -1)))).eval()
+    x = torch.rand(3, 1, 32, 128) * 255
+    with torch.no_grad():
+        want = torch.stack([torch.log_softmax(model.encoder(shift_rows(x, s)), -1) for s in (1, -1)]).mean(0)
+        torch.testing.assert_close(model.letter_scores(x), want)
+        # each image is read from its own shifted copies, alone or in a batch
+        torch.testing.assert_close(model.letter_scores(x[1:2]), want[1:2])
+        one = dataclasses.replace(model.dims, spelling=D.SpellingDims())
+        model.dims = one
+        torch.testing.assert_close(model.letter_scores(x), model.encoder(x))
+
+
+def test_a_model_saved_before_the_shifts_reads_once():
+    saved = D.ModelDims(N_PHONES, D.TINY, spelling=D.SpellingDims()).to_json()
+    del saved["spelling"]["shifts"]
+    assert D.ModelDims.from_json(saved).spelling.shifts == (0,)
+    shifted = D.ModelDims(N_PHONES, D.TINY, spelling=D.READING)
+    assert D.ModelDims.from_json(shifted.to_json()) == shifted  # JSON's list back to a tuple
+
+
 def test_istft_basis_matches_torch_istft():
     torch.manual_seed(0)
     frames = 2 * MAX_FRAMES
@@ -115,9 +146,11 @@ def test_embedded_default_loads_and_speaks():
     img = render("reading", find_fonts()[1][0], np.random.default_rng(0), noisy=False)
     (r,) = speak_pixels(model, info["inventory"], img[None])
     assert r.audio.dtype == np.float32 and np.abs(r.audio).max() <= 1.0
-    run = info["training"]  # newest run first: one that only fitted the letter model trained no stage
+    # newest run first: one that only refitted the reading trained no stage, and runs past the
+    # newest few are summed into `earlier`
+    run = info["training"]
     while "student" not in run.get("stages", {}):
-        run = run["continued_from"]
+        run = run.get("continued_from") or run["earlier"]
     assert run["stages"]["student"]["samples"] > 0
 
 

@@ -70,5 +70,5 @@ def test_the_spelling_stage_fits_the_letter_model_and_changes_no_weight(tiny_dat
     old, new = before.state_dict(), after.state_dict()
     for name in old:
         torch.testing.assert_close(new[name], old[name], rtol=1e-6, atol=1e-7)  # repacking: float32 rounding of scales
-    assert info["dims"]["spelling"] == {"classes": 10, "weight": 0.6, "bonus": 0.5}
+    assert info["dims"]["spelling"] == {"classes": 10, "weight": 0.6, "bonus": 0.5, "shifts": [1, -1]}
     assert after.spelling.table.abs().sum() > 0 and info["training"]["spelling_words"] > 0

@@ -51,6 +51,12 @@ class SpellingDims:
     classes: int = 10
     weight: float = 0.6  # of the letter model's log-probabilities against the encoder's
     bonus: float = 0.5  # added for each letter entered: the letter model's costs favour short readings
+    # Rows the image is moved down (up when negative) for each reading of it the encoder makes;
+    # their letter log-probabilities are averaged before spelling. (0,): one reading, as before.
+    shifts: tuple[int, ...] = (0,)
+
+    def __post_init__(self):
+        object.__setattr__(self, "shifts", tuple(self.shifts))  # JSON gives a list
 
 
 @dataclass(frozen=True)
@@ -79,6 +85,13 @@ class ModelDims:
             raise ValueError(f"unknown model dims {sorted(unknown)}")
         return cls(**{k: parts[k](**v) if k in parts and v is not None else v for k, v in d.items()})
 
+
+# How the student's letters are read: the image moved a row down and a row up, two readings
+# averaged. On the tuning set (seed 13) the shipped default read 98.32% of words' letters exactly
+# (the mean of the four splits) from one reading, 98.98% from these two, 99.00% from these and
+# the image as it is, 98.97% from five (0, +-1, +-2); moving it 2 columns sideways lost words
+# (97.70%). Each reading costs one more pass of the encoder.
+READING = SpellingDims(shifts=(1, -1))
 
 # Encoder sizes. The teacher is the student widened twice over and two blocks deeper, so that it
 # grows from a trained student (model/grow.py) and starts where the student stands instead of

@@ -93,7 +93,10 @@ class Encoder(nn.Module):
         if self.stretch:
             pixels = pixels + self.stretch * (stretch_contrast(pixels) - pixels)
         x = self.stem((pixels / 255.0 - PIXEL_MEAN) / PIXEL_STD)  # (B, w, 1, 32)
-        x = x.flatten(2).transpose(1, 2) + self.pos
+        # contiguous: tokens in the stem's (B, w, T) memory order made a Linear fed straight
+        # from the residual stream (widen) a batched matmul in export, whose weight Core ML's
+        # converter then copied once per image of a batch.
+        x = x.flatten(2).transpose(1, 2).contiguous() + self.pos
         for block in self.blocks[:blocks]:
             x = block(x)
         return x
@@ -121,6 +124,17 @@ def stretch_contrast(pixels: torch.Tensor) -> torch.Tensor:
     # A division, not a reciprocal: Core ML's inverse adds 1e-4 to what it inverts.
     span = (hi - lo).clamp(min=1.0).view(-1, 1, 1, 1)
     return (pixels - lo.view(-1, 1, 1, 1)) / span * 255.0
+
+
+def shift_rows(pixels: torch.Tensor, rows: int) -> torch.Tensor:
+    """Images (B, 1, H, W) moved down by `rows` (up when negative), the edge row repeated into
+    the gap."""
+    if rows == 0:
+        return pixels
+    h = pixels.shape[2]
+    if rows > 0:
+        return torch.cat([pixels[:, :, :1].expand(-1, -1, rows, -1), pixels[:, :, : h - rows]], dim=2)
+    return torch.cat([pixels[:, :, -rows:], pixels[:, :, -1:].expand(-1, -1, -rows, -1)], dim=2)
 
 
 def ctc_collapse(logits: torch.Tensor, slots: int, fill: int) -> tuple[torch.Tensor, torch.Tensor]:

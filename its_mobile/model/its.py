@@ -8,7 +8,7 @@ from torch import nn
 from its_mobile.constants import HOP, IMG_H, IMG_W, MAX_FRAMES, MAX_SAMPLES, MAX_WORD_LEN, PAD
 from its_mobile.model.acoustic import Acoustic
 from its_mobile.model.dims import ModelDims
-from its_mobile.model.encoder import Encoder, ctc_collapse, ctc_greedy
+from its_mobile.model.encoder import Encoder, ctc_collapse, ctc_greedy, shift_rows
 from its_mobile.model.speaker import N_LETTERS, Speaker
 from its_mobile.model.spelling import Spelling
 from its_mobile.model.vocoder import Vocoder
@@ -31,7 +31,7 @@ class ITS(nn.Module):
     def read(self, pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
         """The reading half: pixels -> phonemes (B, MAX_PHONES), their mask, and for a model
         with a speaker the letters it read ("letters" (B, MAX_WORD_LEN), "n_letters" (B,))."""
-        scores, letters = self.encoder(pixels), {}
+        scores, letters = self.letter_scores(pixels), {}
         if self.dims.speaker is not None:
             ids, letter_mask = (ctc_collapse(scores, MAX_WORD_LEN, PAD) if self.dims.spelling is None
                                 else self.spelling(scores))
@@ -39,6 +39,15 @@ class ITS(nn.Module):
             scores = self.speaker(ids, letter_mask)
         phones, mask = ctc_greedy(scores)
         return phones, mask, letters
+
+    def letter_scores(self, pixels: torch.Tensor) -> torch.Tensor:
+        """The encoder's scores (B, T, V); with several spelling shifts, the mean of its
+        log-probabilities over the image moved by each (all shifts one batch through the encoder)."""
+        shifts = (0,) if self.dims.spelling is None else self.dims.spelling.shifts
+        if shifts == (0,):
+            return self.encoder(pixels)
+        lp = torch.log_softmax(self.encoder(torch.cat([shift_rows(pixels, s) for s in shifts])), -1)
+        return lp.reshape(len(shifts), pixels.shape[0], *lp.shape[1:]).mean(0)
 
     def run(self, pixels: torch.Tensor) -> dict[str, torch.Tensor]:
         """The forward pass with every intermediate result (evaluation reads durations, and the

@@ -51,6 +51,7 @@ PRESETS = {
             "student": StageSpec(20, 32, 1e-3, 2),
         },
         vocoder_crop=16,
+        spelling=D.READING,
     ),
     "full": Preset(
         "full",
@@ -75,6 +76,7 @@ PRESETS = {
             "speaker": StageSpec(4000, 128, 5e-4, 200),
             "student": StageSpec(5000, 32, 2e-3, 200),
         },
+        spelling=D.READING,
     ),
 }
 STAGES = ("acoustic", "vocoder", "speaker", "teacher", "student")
