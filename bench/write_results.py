@@ -601,11 +601,11 @@ def export_latency_section(e: dict | None) -> list[str]:
     lat = e["latency"]
     out = ["### Packed against dense in the runtimes (`python bench/bench_export_latency.py OUT`)", "",
            f"One thread, {e['runs']} interleaved runs after 10 warm-ups, one word image -> waveform. {e['machine']}"
-           + (" A row named COMMIT/file is that file as the given commit exported it, timed in the same loop "
+           + (". A row named COMMIT/file is that file as the given commit exported it, timed in the same loop "
               "(`--also COMMIT=FILE`)." if any("/" in k for k in e["latency"]) else ""), "",
            "| artifact | p50 ms | p90 ms | packed / dense p50 | init (once, ms) |", "|---|---|---|---|---|"]
     for k, v in lat.items():
-        twin = lat.get(k.rpartition("/")[2].replace("-packed", "-dense")) if "-packed" in k else None
+        twin = lat.get(k.replace("-packed", "-dense")) if "-packed" in k else None  # LABEL/ rows: no twin run
         ratio = f"{v['p50_ms'] / twin['p50_ms']:.2f}x" if twin else "-"
         out.append(f"| {k} | {v['p50_ms']:.1f} | {v['p90_ms']:.1f} | {ratio} | {num(v.get('init_ms'), '.1f')} |")
     return out + [""]
