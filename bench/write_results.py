@@ -772,6 +772,25 @@ def margins_section(m: dict | None) -> list[str]:
     return out + [""]
 
 
+def shifts_section(r: dict | None) -> list[str]:
+    if not r:
+        return []
+    splits = list(next(iter(r["views"].values())))
+    out = ["## Readings averaged per image (`python bench/bench_shifts.py --data D`)", "",
+           f"Letters of words the default (`large`) reads exactly when its encoder reads each image as it is or "
+           f"moved, the readings' letter log-probabilities averaged before spelling (`dims.spelling.shifts`), on "
+           f"the tuning set (data seed {r['data']['seed']}, {r['data']['n_eval']} per split; results are reported "
+           f"on other seeds). {r['machine']}", "",
+           "| readings | " + " | ".join(splits) + " | mean |", "|---|" + "---|" * (len(splits) + 1)]
+    for name, v in r["views"].items():
+        out.append(f"| {name} | " + " | ".join(pct(v[k]) for k in splits) + f" | {np.mean(list(v.values())):.2%} |")
+    means = {k: float(np.mean(list(v.values()))) for k, v in r["weight_bonus"].items()}
+    best = max(means, key=means.get)
+    return out + ["", f"With the shipped shifts, the spelling's weight / bonus over a {len(means)}-point grid read "
+                  f"{min(means.values()):.2%} to {means[best]:.2%} ({best}); the shipped "
+                  f"{r['shipped_weight_bonus']} reads {means[r['shipped_weight_bonus']]:.2%}.", ""]
+
+
 def yes(ok: bool) -> str:
     return "yes" if ok else "no"
 
@@ -889,6 +908,7 @@ def main() -> None:
     out += cascade_section(load("cascade_4000"))
     out += cascade_section(load("cascade_4000_seed12"))
     out += margins_section(load("margins"))
+    out += shifts_section(load("shifts"))
     out += fuzz_section(load("fuzz"))
     (HERE / "RESULTS.md").write_text("\n".join(out) + "\n")
 

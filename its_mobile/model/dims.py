@@ -90,7 +90,7 @@ class ModelDims:
 # averaged. On the tuning set (seed 13) the shipped default read 98.32% of words' letters exactly
 # (the mean of the four splits) from one reading, 98.98% from these two, 99.00% from these and
 # the image as it is, 98.97% from five (0, +-1, +-2); moving it 2 columns sideways lost words
-# (97.70%). Each reading costs one more pass of the encoder.
+# (97.70%; bench/bench_shifts.py). Each reading costs one more pass of the encoder.
 READING = SpellingDims(shifts=(1, -1))
 
 # Encoder sizes. The teacher is the student widened twice over and two blocks deeper, so that it
